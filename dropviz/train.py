@@ -1,0 +1,203 @@
+"""The training loop: a config in, a stream of plain-data snapshots out.
+
+`run(config)` trains the p=0 baseline and the dropout model side by side; `sweep(config, ps,
+seeds)` trains every (p, seed) pair at once with the same code. Both yield `Snapshot`s: numpy
+arrays and numbers only, so nothing downstream ever touches a tensor.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .config import LabConfig
+from .control import Control
+from .data import Dataset, make_dataset
+from .devices import resolve_device
+from .history import History
+from .model import StackedMLP
+
+HIST_BINS = 30  # bins of the weight and gradient histograms
+MC_GRID = 60  # x points of the MC-dropout band (coarser than the curve: T samples each)
+
+OPTIMIZERS = {
+    # SGD as the source: momentum 0.9. fused=True: one kernel for the whole flat parameter.
+    "sgd": lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=0.9,
+                                               weight_decay=cfg.weight_decay, fused=True),
+    "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True),
+}
+
+
+@dataclass
+class Snapshot:
+    """Everything the page shows at one moment of a run; model axis M comes first or last as noted."""
+
+    iteration: int
+    total: int
+    status: str  # running | done | cancelled | diverged | error
+    message: str
+    ps: np.ndarray  # (M,) drop probability of each model
+    seeds: np.ndarray  # (M,)
+    train_loss: np.ndarray  # (M,) eval-mode MSE on the training points
+    test_loss: np.ndarray  # (M,) eval-mode MSE on the test points
+    history: dict[str, np.ndarray]  # iteration (K,), train/test (K, M), weight_norm (K, layers, M)
+    x_grid: np.ndarray  # (G,)
+    pred: np.ndarray  # (M, G) eval-mode predictions
+    masks: np.ndarray  # (M, depth, N, H) uint8 keep masks of the last training step, 1 = kept
+    drop_rate: np.ndarray  # (M, depth) share of units dropped in those masks
+    weight_norm: np.ndarray  # (layers, M)
+    weight_hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # per layer: counts (M, B), edges
+    grad_hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    mc_x: np.ndarray | None = None  # (G_mc,)
+    mc_mean: np.ndarray | None = None  # (M, G_mc) mean over sampled masks
+    mc_std: np.ndarray | None = None  # (M, G_mc)
+    diverged: np.ndarray | None = None  # (M,) bool
+    its_per_sec: float = 0.0
+    elapsed: float = 0.0
+    device: str = "cpu"
+    device_note: str = ""
+    data: Dataset | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+
+def run(config: LabConfig, control: Control | None = None) -> Iterator[Snapshot]:
+    """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data."""
+    return train_models(config, list(config.ps), [config.seed] * 2, control)
+
+
+def sweep(config: LabConfig, ps: Sequence[float], seeds: Sequence[int],
+          control: Control | None = None, detail: bool = False) -> Iterator[Snapshot]:
+    """Train every (p, seed) pair at once; model order is p-major: (p0, s0), (p0, s1), …"""
+    pairs = [(p, s) for p in ps for s in seeds]
+    return train_models(config, [p for p, _ in pairs], [s for _, s in pairs], control, detail)
+
+
+def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: Control | None = None,
+                 detail: bool = True) -> Iterator[Snapshot]:
+    """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m]."""
+    control = control or Control()
+    device, device_note = resolve_device(config.device)
+    data = make_dataset(config)
+    per_seed = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
+    # Data per model, (M, n, 1): models with the same seed see the same points.
+    t = {k: torch.stack([torch.from_numpy(getattr(per_seed[s], k)) for s in seeds]).to(device)
+         for k in ("x_train", "y_train", "x_test", "y_test")}
+    x_grid = torch.from_numpy(data.x_grid).to(device)
+    model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device)
+    optimizer = OPTIMIZERS[config.optimizer]([model.flat], config)
+    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
+    if config.variant == "torch":
+        torch.manual_seed(config.seed)  # F.dropout draws from the global generator
+    history = History()
+    stats = _Stats(config, ps, seeds, device, device_note, data, detail)
+
+    start, done = time.perf_counter(), 0
+    for it in range(1, config.epochs + 1):
+        if not control.wait():
+            yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
+            return
+        model.train()
+        mult = model.sample_multipliers(t["x_train"].shape[1], generators)
+        train_losses = model.forward_backward(t["x_train"], t["y_train"], mult)
+        optimizer.step()
+        done += 1
+        if it % config.snapshot_every and it != config.epochs and not control.stepped():
+            continue
+        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses)
+        if snap.diverged.all():
+            snap.status, snap.message = "diverged", _divergence_message(snap, config)
+            yield snap
+            return
+        if snap.diverged.any():
+            snap.message = _divergence_message(snap, config)
+        if it == config.epochs:
+            snap.status, snap.message = "done", snap.message or "Finished."
+        yield snap
+        control.pace()
+
+
+def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
+    names = ", ".join(f"p={p:g}" for p in snap.ps[snap.diverged])
+    return (f"The loss of the {names} model became NaN or infinite at iteration {snap.iteration}: "
+            f"learning rate {config.lr:g} is too high for it. Lower the learning rate and train again.")
+
+
+class _Stats:
+    """Turns the live model into a Snapshot: evaluation, masks, weight statistics, MC band."""
+
+    def __init__(self, config: LabConfig, ps, seeds, device, device_note, data, detail):
+        self.config, self.device, self.device_note, self.data, self.detail = config, device, device_note, data, detail
+        self.ps, self.seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
+
+    @torch.no_grad()
+    def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
+                 start: float, done: int, train_losses: torch.Tensor | None = None) -> Snapshot:
+        model.eval()
+        train_loss = _mse(model(t["x_train"]), t["y_train"])
+        test_loss = _mse(model(t["x_test"]), t["y_test"])
+        norms = model.weight_norms().cpu().numpy()
+        history.add(it, train_loss, test_loss, norms)
+        mult = model.last_mult
+        masks = (mult > 0).to(torch.uint8).cpu().numpy() if mult is not None else np.zeros((len(self.ps), 0, 0, 0), np.uint8)
+        elapsed = time.perf_counter() - start
+        snap = Snapshot(
+            iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
+            train_loss=train_loss, test_loss=test_loss, history=history.arrays(),
+            x_grid=x_grid[:, 0].cpu().numpy(), pred=model(x_grid)[..., 0].cpu().numpy(),
+            masks=masks, drop_rate=1 - masks.mean(axis=(2, 3)) if masks.size else np.zeros((len(self.ps), 0)),
+            weight_norm=norms, diverged=~(np.isfinite(train_loss) & np.isfinite(test_loss)),
+            its_per_sec=done / elapsed if elapsed > 0 else 0.0, elapsed=elapsed,
+            device=str(self.device), device_note=self.device_note, data=self.data)
+        if self.detail:
+            snap.weight_hist = _histograms(model.params()[::2])
+            snap.grad_hist = _histograms(model.params(model.flat.grad)[::2])
+            if self.config.mc_samples:
+                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(model, self.config.mc_samples)
+        return snap
+
+
+def _mse(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+    return (pred - y).square().mean(dim=(1, 2)).cpu().numpy()
+
+
+def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per layer: counts (M, bins) over edges shared by all models, so their histograms compare."""
+    out = []
+    for w in tensors:
+        flat = w.detach().flatten(1).float().cpu()
+        finite = flat[torch.isfinite(flat)]
+        lo, hi = (finite.min().item(), finite.max().item()) if finite.numel() else (-1.0, 1.0)
+        if not hi > lo:
+            lo, hi = lo - 1e-3, hi + 1e-3
+        counts = np.stack([torch.histc(row, HIST_BINS, lo, hi).numpy() for row in flat])
+        out.append((counts, np.linspace(lo, hi, HIST_BINS + 1)))
+    return out
+
+
+def _mc_band(model: StackedMLP, samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """MC dropout: predictions with `samples` random masks kept on at test time; mean and std."""
+    x = torch.linspace(-1.2, 1.2, MC_GRID, device=model.p.device).unsqueeze(1)
+    model.train()  # dropout on, on purpose
+    preds = model(x.repeat(samples, 1))[..., 0].view(model.n_models, samples, MC_GRID)
+    model.eval()
+    return x[:, 0].cpu().numpy(), preds.mean(1).cpu().numpy(), preds.std(1).cpu().numpy()
+
+
+def final_metrics(snap: Snapshot) -> dict:
+    """Final train and test loss per model, as plain JSON-ready numbers (NaN becomes None)."""
+    def num(v: float) -> float | None:
+        return float(v) if math.isfinite(v) else None
+    return {
+        "iteration": snap.iteration, "status": snap.status, "message": snap.message,
+        "models": [{"p": float(p), "seed": int(s), "train_loss": num(tr), "test_loss": num(te)}
+                   for p, s, tr, te in zip(snap.ps, snap.seeds, snap.train_loss, snap.test_loss)],
+        "iterations_per_second": round(snap.its_per_sec, 1), "device": snap.device,
+    }
