@@ -1,0 +1,220 @@
+"""Background training jobs shared by the viewers of a page, with limits that keep a class going.
+
+One `Runner` per server process. A viewer (one browser session) `watch`es a config: viewers of
+the same config share one job, and a finished run's last snapshot stays in a small cache so the
+next viewer gets it at once. A viewer who pauses, steps or resets gets a private job
+(`make_private`) that replays the run deterministically to the same iteration, so no student's
+click changes another student's view. Every poll renews the viewer's lease; a reaper thread
+cancels jobs nobody has polled for `lease_seconds`, so closed tabs leave no thread behind.
+At most `max_threads` jobs train at once; the others wait in a queue.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import torch
+
+from .config import LabConfig
+from .control import Control
+from .train import Snapshot, run
+
+FRAME_INTERVAL = 0.2  # seconds between snapshots of a live run: 5 frames per second
+BUDGET_GFLOP = 2_000.0  # per run; the source demo needs about 19
+
+
+def run_cost_gflop(config: LabConfig) -> float:
+    """Training FLOPs of a run, both models: about 6 per weight per point per iteration."""
+    weights = config.width * (config.width * (config.depth - 1) + 2) + config.width * config.depth
+    return 6 * config.n_points * weights * config.epochs * len(config.ps) / 1e9
+
+
+def budget_problem(config: LabConfig, budget: float = BUDGET_GFLOP) -> str:
+    """'' when the run fits the budget, else a message saying what to lower."""
+    cost = run_cost_gflop(config)
+    if cost <= budget:
+        return ""
+    fits = int(config.epochs * budget / cost)
+    return (f"This run would need about {cost:,.0f} GFLOP of training, more than the {budget:,.0f} this "
+            f"server allows per run. Lower the hidden width, the depth, the number of points or the "
+            f"epochs (with these settings at most {fits:,} epochs fit).")
+
+
+@dataclass
+class Queued:
+    """What `latest` gives while a job waits for a free training thread."""
+
+    ahead: int
+
+
+class Job:
+    """One training run in its own thread (or a finished one from the cache, with no thread)."""
+
+    def __init__(self, config: LabConfig, private: bool = False, result: Snapshot | None = None):
+        self.config, self.private = config, private
+        self.control = Control()
+        self.latest: Snapshot | None = result
+        self.error = ""  # set when training raised: the message for this run's viewers
+        self.viewers: dict[str, float] = {}  # session id → time of its last poll
+        self.thread: threading.Thread | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.thread is None or not self.thread.is_alive()
+
+    def start(self, runner: "Runner", replay_to: int = 0) -> "Job":
+        self.control.frame_interval = runner.frame_interval
+        if replay_to:  # fast-forward to where the shared run was, then hold still
+            self.control.step(replay_to)
+        self.thread = threading.Thread(target=self._work, args=(runner,), daemon=True,
+                                       name=f"dropviz-job-p{self.config.p:g}")
+        self.thread.start()
+        return self
+
+    def _work(self, runner: "Runner") -> None:
+        with runner._queue_lock:
+            runner._queue.append(self)
+        try:
+            while not runner._slots.acquire(timeout=0.05):  # waiting, but still answering a cancel
+                if self.control.cancelled:
+                    return
+        finally:
+            with runner._queue_lock:
+                runner._queue.remove(self)
+        try:
+            torch.set_num_threads(1)  # per thread, not inherited: one core per job
+            for snap in run(self.config, self.control):
+                self.latest = snap
+        except Exception as exc:  # a failure ends this run alone, with a message, never the server
+            self.error = f"Training stopped: {type(exc).__name__}: {exc}"
+        finally:
+            runner._slots.release()
+
+
+class Runner:
+    """All jobs of the process: sharing, queueing, leases and the results cache."""
+
+    def __init__(self, max_threads: int | None = None, lease_seconds: float = 10.0,
+                 frame_interval: float = FRAME_INTERVAL, cache_size: int = 32):
+        self.max_threads = max_threads or os.cpu_count() or 1
+        self.lease_seconds, self.frame_interval, self.cache_size = lease_seconds, frame_interval, cache_size
+        self._slots = threading.Semaphore(self.max_threads)
+        self._queue: list[Job] = []  # jobs waiting for a slot, oldest first
+        self._queue_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._shared: dict[LabConfig, Job] = {}  # live or finished shared jobs that have viewers
+        self._by_viewer: dict[str, Job] = {}
+        self._done: OrderedDict[LabConfig, Snapshot] = OrderedDict()  # finished shared runs, LRU
+        self._stop = threading.Event()
+        threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper").start()
+
+    # --- what a viewer does ---------------------------------------------------------------
+    def watch(self, viewer: str, config: LabConfig) -> Job:
+        """Follow the run of `config`: the viewer's current one, a shared one, the cache, or a new one."""
+        with self._lock:
+            job = self._by_viewer.get(viewer)
+            if job is not None and job.config == config:
+                job.viewers[viewer] = time.monotonic()
+                return job
+            self.leave(viewer)
+            job = self._shared.get(config)
+            if job is None:
+                cached = self._done.get(config)
+                if cached is not None:
+                    self._done.move_to_end(config)
+                    job = Job(config, result=cached)
+                else:
+                    job = Job(config).start(self)
+                self._shared[config] = job
+            return self._join(viewer, job)
+
+    def make_private(self, viewer: str, config: LabConfig, from_start: bool = False) -> Job:
+        """The viewer's own job, forked from the run it watched at the same iteration unless `from_start`."""
+        with self._lock:
+            job = self._by_viewer.get(viewer)
+            if job is not None and job.private and job.config == config and not from_start:
+                return job
+            at = 0
+            if not from_start and job is not None and job.config == config and job.latest is not None:
+                at = job.latest.iteration
+            self.leave(viewer)
+            return self._join(viewer, Job(config, private=True).start(self, replay_to=at))
+
+    def latest(self, viewer: str) -> Snapshot | Queued | None:
+        """The newest snapshot for the viewer (None before the first); renews its lease."""
+        with self._lock:
+            job = self._by_viewer.get(viewer)
+            if job is None:
+                return None
+            job.viewers[viewer] = time.monotonic()
+        if job.latest is None and not job.finished:
+            with self._queue_lock:
+                return Queued(ahead=self._queue.index(job)) if job in self._queue else None
+        return job.latest
+
+    def job_of(self, viewer: str) -> Job | None:
+        return self._by_viewer.get(viewer)
+
+    def leave(self, viewer: str) -> None:
+        """The viewer stops watching (closed tab, new settings); a job left alone is stopped."""
+        with self._lock:
+            job = self._by_viewer.pop(viewer, None)
+            if job is None:
+                return
+            job.viewers.pop(viewer, None)
+            if job.viewers:
+                return
+            self._file(job)
+            if self._shared.get(job.config) is job:
+                del self._shared[job.config]
+            job.control.cancel()
+
+    # --- housekeeping ---------------------------------------------------------------------
+    def reap(self) -> None:
+        """Drop viewers whose lease ran out (their jobs stop); file finished shared runs."""
+        now = time.monotonic()
+        with self._lock:
+            for viewer, job in list(self._by_viewer.items()):
+                if now - job.viewers.get(viewer, 0.0) > self.lease_seconds:
+                    self.leave(viewer)
+            for job in list(self._shared.values()):
+                self._file(job)
+
+    def stats(self) -> dict[str, int]:
+        """Counts for tests, the page footer and the load test."""
+        with self._lock:
+            jobs = set(self._by_viewer.values()) | set(self._shared.values())
+            with self._queue_lock:
+                queued = len(self._queue)
+            return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued,
+                    "queued": queued, "viewers": len(self._by_viewer), "cached": len(self._done)}
+
+    def shutdown(self) -> None:
+        """Stop every job and the reaper (tests; a server simply exits)."""
+        self._stop.set()
+        with self._lock:
+            for viewer in list(self._by_viewer):
+                self.leave(viewer)
+
+    def _reaper(self) -> None:
+        while not self._stop.wait(min(1.0, self.lease_seconds / 4)):
+            self.reap()
+
+    def _join(self, viewer: str, job: Job) -> Job:
+        job.viewers[viewer] = time.monotonic()
+        self._by_viewer[viewer] = job
+        return job
+
+    def _file(self, job: Job) -> None:
+        """Keep a shared run that finished well in the LRU cache."""
+        snap = job.latest
+        if job.private or not job.finished or snap is None or snap.status != "done":
+            return
+        self._done[job.config] = snap
+        self._done.move_to_end(job.config)
+        while len(self._done) > self.cache_size:
+            self._done.popitem(last=False)

@@ -1,0 +1,245 @@
+"""Live-updating Plotly chart for Streamlit that keeps zoom and never remounts.
+
+Why not ``st.plotly_chart``: in Streamlit 1.67 its element id is a hash of the
+whole figure, so every new frame of data mounts a fresh chart (new DOM node)
+and the user's zoom / pan / legend toggles are lost, even with ``key=``.
+
+Here a components-v2 element keyed only by ``key`` receives the figure as data
+each rerun; its JS calls ``Plotly.react`` on one div that lives as long as the
+element, with ``layout.uirevision`` set so Plotly keeps user UI state.
+
+Assets: plotly.js (4.8 MB) is far too big to inline (inline component JS is
+re-sent with every delta), and file-backed v2 assets need an installed package
+with a pyproject manifest. So the plotly python package's ``package_data``
+directory is registered as a v1 component path, which makes Streamlit serve it
+at ``/component/<name>/...``; the JS loads ``plotly.min.js`` from there once per
+page (promise cached on ``window``). Layout templates (Streamlit's default one is
+~4 kB) are served the same way from a temp dir, content-addressed, and fetched
+once per page instead of riding along with every frame.
+"""
+
+from __future__ import annotations
+
+import atexit
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly
+import plotly.graph_objects as go
+import streamlit as st
+from streamlit.components.v1 import declare_component
+
+_PKG_DATA = Path(plotly.__file__).parent / "package_data"
+
+# Runs in the main page (no iframe). Module state is shared by every chart on
+# the page because Streamlit turns identical inline JS into one cached blob URL.
+_JS = r"""
+const charts = new WeakMap();  // component parentElement -> per-instance state
+
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  // On window, not module scope: a changed JS string is a new module, same page.
+  return (window.__dropvizPlotly ??= new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = url;
+    s.onload = () => resolve(window.Plotly);
+    s.onerror = () => { window.__dropvizPlotly = undefined; reject(new Error("dropviz: cannot load " + url)); };
+    document.head.appendChild(s);
+  }));
+}
+
+function loadText(url) {
+  const cache = (window.__dropvizTemplates ??= {});
+  return (cache[url] ??= fetch(url).then((r) => r.text()));
+}
+
+// Streamlit's default plotly template holds placeholder colors #000001..#000040
+// that st.plotly_chart swaps for theme colors in the browser; do the same from
+// the --st-* CSS variables components v2 puts on our container, and add a
+// Streamlit-like look. Only in the template, so the figure's own layout wins.
+function streamlitTemplate(text, div) {
+  const css = getComputedStyle(div), v = (name) => css.getPropertyValue("--st-" + name).trim();
+  const colors = [
+    ...["categorical", "sequential", "diverging"].flatMap((k) => v(`chart-${k}-colors`).split(",")),
+    "", v("green-color"), v("red-color"), v("blue-color"), v("border-color"), v("gray-text-color"),
+    v("text-color"), v("background-color"), v("border-color-light"), v("secondary-background-color"),
+  ];
+  const t = JSON.parse(text.replace(/"#0000([0-4]\d)"/g, (m, n) => JSON.stringify(colors[n - 1] || "#444")));
+  const grid = v("border-color-light"), axis = { gridcolor: grid, zerolinecolor: grid, linecolor: grid };
+  Object.assign((t.layout ??= {}), {
+    font: { color: v("gray-text-color"), family: v("font") || undefined },
+    title: { font: { color: v("heading-color") } },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    xaxis: axis, yaxis: { ...axis },
+    hoverlabel: { bgcolor: v("background-color"), bordercolor: v("border-color"), font: { color: v("text-color") } },
+  });
+  return t;
+}
+
+async function draw(c, d) {
+  const [Plotly, tplText] = await Promise.all([loadPlotly(d.plotly_js), d.template && loadText(d.template)]);
+  const fig = d.figure, layout = fig.layout || {};
+  if (tplText) {
+    const themed = tplText.includes('"#000001"');
+    const tplKey = d.template + (themed ? getComputedStyle(c.div).getPropertyValue("--st-text-color") : "");
+    if (c.tplKey !== tplKey) {  // parse once per template (and theme), not every frame
+      c.tplKey = tplKey;
+      c.tpl = themed ? streamlitTemplate(tplText, c.div) : JSON.parse(tplText);
+    }
+    layout.template = c.tpl;
+  }
+  // Same uirevision on every react => Plotly keeps zoom/pan/legend state.
+  // A figure's own uirevision wins, so a new run can force a reset.
+  layout.uirevision ??= d.key;
+  layout.height = d.height;
+  layout.autosize = true;
+  const config = {
+    displaylogo: false,
+    displayModeBar: "hover",
+    showTips: false,  // no "double-click to isolate" popups on a live dashboard
+    toImageButtonOptions: { format: "png", filename: d.key },
+  };
+  await Plotly.react(c.div, fig.data || [], layout, config);
+  c.div.dataset.updates = String(Number(c.div.dataset.updates) + 1);
+  c.div.dataset.traces = String((fig.data || []).length);
+}
+
+export default function ({ data, parentElement }) {
+  let c = charts.get(parentElement);
+  if (!c) {
+    // Create the div once per instance; later renders reuse it (never remount).
+    const div = document.createElement("div");
+    div.dataset.testid = "dropviz-live-chart";
+    div.dataset.updates = "0";
+    div.style.width = "100%";
+    div.style.height = data.height + "px";
+    parentElement.appendChild(div);
+    c = { div, next: null, busy: false };
+    // Fill the column: follow container width changes, not only window resizes.
+    c.ro = new ResizeObserver(() => { if (window.Plotly && c.div._fullLayout) window.Plotly.Plots.resize(c.div); });
+    c.ro.observe(div);
+    charts.set(parentElement, c);
+  }
+  c.div.dataset.key = data.key;
+  c.div.style.height = data.height + "px";
+  // Coalesce: renders can arrive faster than Plotly draws; only the newest counts.
+  c.next = data;
+  if (!c.busy) {
+    c.busy = true;
+    (async () => {
+      try {
+        while (c.next) { const d = c.next; c.next = null; await draw(c, d); }
+      } catch (e) { console.error("dropviz live_chart:", e); }
+      finally { c.busy = false; }
+    })();
+  }
+  // Streamlit also calls stale cleanups right away when renders race, so only
+  // tear down once the element has really left the page.
+  return () => {
+    if (c.div.isConnected) return;
+    c.ro.disconnect();
+    if (window.Plotly) window.Plotly.purge(c.div);
+    charts.delete(parentElement);
+  };
+}
+"""
+
+# isolate_styles=False: plotly.js injects its CSS into document.head, which a
+# shadow root would not see (broken modebar/hover layout).
+_component = st.components.v2.component(
+    "dropviz.live_chart", js=_JS, isolate_styles=False
+)
+
+
+def _serve_dir(name: str, path: Path) -> str:
+    """Register ``path`` as a v1 component dir and return its URL.
+
+    declare_component makes the running server serve the directory at
+    /component/<module>.<name>/ (live_chart always runs inside a script run,
+    which declare_component needs); re-declaring the same path is a no-op.
+    """
+    comp = declare_component(name, path=str(path))
+    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return (f"/{base}" if base else "") + f"/component/{comp.name}"
+
+
+_template_dir: Path | None = None
+_template_lock = threading.Lock()  # sessions run scripts in parallel threads
+
+
+def _template_url(template: dict) -> str:
+    """Store a layout template once, named by its hash, and return its URL."""
+    global _template_dir
+    with _template_lock:
+        if _template_dir is None:
+            _template_dir = Path(tempfile.mkdtemp(prefix="dropviz-templates-"))
+            atexit.register(shutil.rmtree, _template_dir, True)
+    text = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    name = hashlib.sha1(text.encode()).hexdigest()[:16] + ".json"
+    path = _template_dir / name
+    if not path.exists():  # write-then-rename, so no reader sees half a file
+        tmp = path.with_suffix(f".{threading.get_ident()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return _serve_dir("templates", _template_dir) + "/" + name
+
+
+def _pack_numeric_lists(obj: Any) -> Any:
+    """Turn long plain-number lists inside traces into plotly typed arrays.
+
+    ``fig.to_json`` already does this for numpy arrays; training loops tend to
+    append Python floats to lists, which would otherwise travel as decimal text.
+    """
+    if isinstance(obj, dict):
+        return {k: _pack_numeric_lists(v) for k, v in obj.items()}
+    if isinstance(obj, list) and len(obj) >= 16:
+        if all(type(v) in (int, float) for v in obj):
+            arr = np.asarray(obj)
+            if arr.dtype.kind == "f":
+                code = "f8"
+            elif arr.dtype.kind == "i" and np.abs(arr).max() < 2**31:
+                code = "i4"  # JS has no int64 typed array
+            else:
+                return obj
+            data = base64.b64encode(arr.astype("<" + code).tobytes()).decode()
+            return {"dtype": code, "bdata": data}
+    return obj
+
+
+def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
+    """JSON-ready figure dict with typed arrays, and its template split off."""
+    fig = figure if isinstance(figure, go.Figure) else go.Figure(figure)
+    d = json.loads(fig.to_json())  # numpy arrays -> {"dtype", "bdata"}
+    d["data"] = [_pack_numeric_lists(t) for t in d.get("data", [])]
+    template = d.setdefault("layout", {}).pop("template", None)
+    return d, template
+
+
+def live_chart(figure: go.Figure | dict, *, key: str, height: int = 360) -> None:
+    """Show ``figure`` and update it in place on later reruns with the same key.
+
+    User zoom/pan/legend state survives updates unless the figure sets a new
+    ``layout.uirevision`` (e.g. the run id) to force a reset.
+    """
+    fig, template = compact_figure(figure)
+    payload = {
+        "figure": fig,
+        "template": _template_url(template) if template else None,
+        "plotly_js": _serve_dir("plotlyjs", _PKG_DATA) + "/plotly.min.js",
+        "key": key,
+        "height": height,
+    }
+    # The v2 widget id embeds the key and must not contain "__"; escaping "_"
+    # keeps the mapping injective. The prefix keeps it apart from user keys.
+    safe = re.sub(r"[%_]", lambda m: "%25" if m[0] == "%" else "%5F", key)
+    _component(key=f"dropviz-live-chart-{safe}", data=payload, height=height)

@@ -1,0 +1,98 @@
+"""Shared fixtures for browser tests: a headless Chromium and Streamlit servers.
+
+Tests skip when /usr/bin/chromium is missing (we use the distro browser rather
+than `playwright install`, which needs internet).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+def free_port() -> int:
+    # Bind to port 0 so the OS picks an unused port (a tiny race is acceptable).
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A playwright Browser (system Chromium), shared by the whole session."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not found; browser tests need the Debian chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def streamlit_server():
+    """Factory: ``streamlit_server(script_path, env=None) -> base_url``.
+
+    Starts `streamlit run` on a free port, waits for /_stcore/health, and
+    terminates every server it started at teardown.
+    """
+    procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(script_path: str | os.PathLike, env: dict[str, str] | None = None) -> str:
+        port = free_port()
+        full_env = {**os.environ, **(env or {})}
+        # Make the repo importable from the app without installing it.
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH")) if p
+        )
+        # A file, not a pipe: nobody drains a pipe, so a chatty server could block.
+        log = tempfile.NamedTemporaryFile("w+", prefix="streamlit-", suffix=".log")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(script_path),
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        procs.append((proc, log))
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read()}")
+            try:
+                with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return base_url
+            except OSError:
+                time.sleep(0.2)
+        log.seek(0)
+        pytest.fail(f"streamlit not healthy after 60 s:\n{log.read()}")
+
+    yield start
+
+    for proc, log in procs:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
