@@ -30,6 +30,7 @@ class Control:
     def resume(self) -> None:
         with self._cond:
             self._paused = False
+            self._step_credit = 0  # unused steps must not fire after a later pause
             self._cond.notify_all()
 
     def step(self, iterations: int = 1) -> None:
@@ -47,6 +48,11 @@ class Control:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def busy(self) -> bool:
+        """True while iterations still run: not paused, or paused with steps left to do."""
+        return not self._paused or self._step_credit > 0
 
     @property
     def cancelled(self) -> bool:

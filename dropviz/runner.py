@@ -132,8 +132,11 @@ class Runner:
                 self._shared[config] = job
             return self._join(viewer, job)
 
-    def make_private(self, viewer: str, config: LabConfig, from_start: bool = False) -> Job:
-        """The viewer's own job, forked from the run it watched at the same iteration unless `from_start`."""
+    def make_private(self, viewer: str, config: LabConfig, from_start: bool = False, hold: bool = False) -> Job:
+        """The viewer's own job, forked from the run it watched at the same iteration unless `from_start`.
+
+        A fork replays the run to that iteration and holds there; `hold` also holds a fresh start.
+        """
         with self._lock:
             job = self._by_viewer.get(viewer)
             if job is not None and job.private and job.config == config and not from_start:
@@ -142,7 +145,10 @@ class Runner:
             if not from_start and job is not None and job.config == config and job.latest is not None:
                 at = job.latest.iteration
             self.leave(viewer)
-            return self._join(viewer, Job(config, private=True).start(self, replay_to=at))
+            fork = Job(config, private=True)
+            if hold or at:
+                fork.control.pause()
+            return self._join(viewer, fork.start(self, replay_to=at))
 
     def latest(self, viewer: str) -> Snapshot | Queued | None:
         """The newest snapshot for the viewer (None before the first); renews its lease."""

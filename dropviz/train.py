@@ -100,6 +100,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     stats = _Stats(config, ps, seeds, device, device_note, data, detail)
 
     start, done = time.perf_counter(), 0
+    yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done)  # the untrained nets
     for it in range(1, config.epochs + 1):
         if not control.wait():
             yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
@@ -109,7 +110,8 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         train_losses = model.forward_backward(t["x_train"], t["y_train"], mult)
         optimizer.step()
         done += 1
-        if it % config.snapshot_every and it != config.epochs and not control.stepped():
+        # stepped() first: it clears its flag, which must not outlive the step that set it.
+        if not control.stepped() and it % config.snapshot_every and it != config.epochs:
             continue
         snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses)
         if snap.diverged.all():
@@ -185,9 +187,11 @@ def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarra
 def _mc_band(model: StackedMLP, samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MC dropout: predictions with `samples` random masks kept on at test time; mean and std."""
     x = torch.linspace(-1.2, 1.2, MC_GRID, device=model.p.device).unsqueeze(1)
+    kept = model.last_mult  # forward() overwrites it; the snapshot's masks are the training step's
     model.train()  # dropout on, on purpose
     preds = model(x.repeat(samples, 1))[..., 0].view(model.n_models, samples, MC_GRID)
     model.eval()
+    model.last_mult = kept
     return x[:, 0].cpu().numpy(), preds.mean(1).cpu().numpy(), preds.std(1).cpu().numpy()
 
 
