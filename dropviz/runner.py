@@ -11,6 +11,7 @@ At most `max_threads` jobs train at once; the others wait in a queue.
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 import time
@@ -111,6 +112,7 @@ class Runner:
         self._done: OrderedDict[LabConfig, Snapshot] = OrderedDict()  # finished shared runs, LRU
         self._stop = threading.Event()
         threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper").start()
+        atexit.register(self.shutdown)  # a thread still inside torch at exit would abort the process
 
     # --- what a viewer does ---------------------------------------------------------------
     def watch(self, viewer: str, config: LabConfig) -> Job:
@@ -199,12 +201,17 @@ class Runner:
             return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued,
                     "queued": queued, "viewers": len(self._by_viewer), "cached": len(self._done)}
 
-    def shutdown(self) -> None:
-        """Stop every job and the reaper (tests; a server simply exits)."""
+    def shutdown(self, timeout: float = 2.0) -> None:
+        """Stop every job and the reaper, and wait for their threads (tests, server exit)."""
         self._stop.set()
         with self._lock:
+            jobs = set(self._by_viewer.values()) | set(self._shared.values())
             for viewer in list(self._by_viewer):
                 self.leave(viewer)
+        for job in jobs:
+            job.control.cancel()
+            if job.thread is not None:
+                job.thread.join(timeout)
 
     def _reaper(self) -> None:
         while not self._stop.wait(min(1.0, self.lease_seconds / 4)):

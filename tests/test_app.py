@@ -1,0 +1,142 @@
+"""The lab page under Streamlit's AppTest: real script runs, real background training."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from dropviz.config import PRESETS, LabConfig
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def stop_jobs_afterwards():
+    yield
+    from dropviz.ui.page import get_runner
+    get_runner().shutdown()
+
+
+def open_page(**query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def viewer_config(at: AppTest) -> LabConfig:
+    """The config of the job this page's session follows, read from the runner itself."""
+    from dropviz.ui.page import get_runner
+    runner = get_runner()
+    jobs = {job for job in runner._by_viewer.values()}
+    wanted = at.session_state["w_p"], at.session_state["w_width"], at.session_state["w_epochs"]
+    matching = [j.config for j in jobs if (j.config.p, j.config.width, j.config.epochs) == wanted]
+    assert matching, f"no running job with p, width, epochs = {wanted}"
+    return matching[0]
+
+
+def charts(at: AppTest) -> dict[str, dict]:
+    """The figures sent to the live chart components, by chart key."""
+    out = {}
+    for el in at.get("bidi_component"):
+        payload = json.loads(el.proto.json)
+        out[payload["key"]] = payload["figure"]
+    return out
+
+
+def wait_for_iteration(at: AppTest, at_least: int, timeout: float = 20) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        status = [m.value for m in at.markdown if m.value.startswith("**Iteration")]
+        if status:
+            it = int(status[0].split("**")[1].split()[1].replace(",", ""))
+            if it >= at_least:
+                return it
+        time.sleep(0.3)
+    raise AssertionError(f"the run did not reach iteration {at_least} in {timeout} s")
+
+
+def test_defaults_render_without_exception_and_start_training():
+    at = open_page(epochs="200", width="16")
+    labels = [s.label for s in at.slider]
+    assert {"Drop probability p", "Hidden width", "Epochs"} <= set(labels)
+    assert [b.label for b in at.button] == ["Train", "Pause", "Step", "Reset"]
+    p_help = at.slider(key="w_p").help
+    assert "DROPPING" in p_help and "not the probability of keeping" in p_help
+    assert wait_for_iteration(at, 1) >= 1
+
+
+@pytest.mark.parametrize("label,name", [("Source demo", "source"), ("Classroom", "classroom")])
+def test_each_preset_renders_and_sets_its_values(label, name):
+    at = open_page(epochs="100", width="8")
+    at.selectbox(key="w_preset").set_value(label).run()
+    assert not at.exception
+    for field, value in PRESETS[name].items():
+        assert at.session_state[f"w_{field}"] == value, field
+    assert viewer_config(at).dataset == PRESETS[name]["dataset"]
+
+
+def test_slider_change_changes_the_run_and_the_url():
+    at = open_page(epochs="300", width="8")
+    at.slider(key="w_p").set_value(0.3).run()
+    assert not at.exception
+    assert viewer_config(at).p == 0.3
+    assert at.query_params["p"] in ("0.3", ["0.3"])
+
+
+def test_malformed_query_values_are_clamped_with_a_visible_warning():
+    at = open_page(p="banana", width="-5", epochs="nan", lr="1e9", noise="∞", dataset="<script>")
+    warning = " ".join(w.value for w in at.warning)
+    for field in ("p:", "width:", "epochs:", "lr:", "noise:", "dataset:"):
+        assert field in warning
+    assert at.slider(key="w_width").value == 1
+    assert at.session_state["w_lr"] == 10.0
+    assert at.session_state["w_p"] == LabConfig().p
+
+
+def test_chart_specs_hold_the_expected_traces():
+    at = open_page(epochs="100", width="16", depth="2")
+    wait_for_iteration(at, 20)
+    figs = charts(at)
+    assert set(figs) >= {"fit", "loss", "masks", "norms", "hist"}
+    fit_names = [t.get("name") for t in figs["fit"]["data"]]
+    assert {"training points", "test points", "p = 0 (no dropout)", "p = 0.5 (dropout)"} <= set(fit_names)
+    assert len(figs["loss"]["data"]) == 4 and figs["loss"]["layout"]["yaxis"]["type"] == "log"
+    assert [t["type"] for t in figs["masks"]["data"]] == ["heatmap"] * 2  # one per hidden layer
+
+
+def test_over_budget_settings_are_refused_with_advice():
+    at = open_page(width="1024", depth="6", epochs="20000", n_points="500")
+    errors = " ".join(e.value for e in at.error)
+    assert "Lower the hidden width" in errors
+    assert not at.get("bidi_component")
+
+
+def test_pause_gives_a_private_paused_run():
+    at = open_page(epochs="2000", width="8")
+    wait_for_iteration(at, 1)
+    at.button(key="b_pause").click().run()
+    assert not at.exception
+    from dropviz.ui.page import get_runner
+    private = [j for j in get_runner()._by_viewer.values() if j.private]
+    assert private and all(j.control.paused for j in private)
+    first = wait_for_iteration(at, 1)
+    time.sleep(1.0)
+    assert wait_for_iteration(at, 1) == first  # paused: no progress
+
+
+def test_divergence_shows_a_message_not_a_traceback():
+    at = open_page(lr="10", epochs="300", width="32", snapshot_every="5")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not at.warning:
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception
+    assert "learning rate" in " ".join(w.value for w in at.warning)
