@@ -71,21 +71,24 @@ class Job:
         self.control.frame_interval = runner.frame_interval
         if replay_to:  # fast-forward to where the shared run was, then hold still
             self.control.step(replay_to)
+        with runner._queue_lock:  # queued here, in request order: the position shown is the real turn
+            runner._queue.append(self)
+            runner._threads.add(self)
         self.thread = threading.Thread(target=self._work, args=(runner,), daemon=True,
                                        name=f"dropviz-job-p{self.config.p:g}")
         self.thread.start()
         return self
 
     def _work(self, runner: "Runner") -> None:
-        with runner._queue_lock:
-            runner._queue.append(self)
         try:
-            while not runner._slots.acquire(timeout=0.05):  # waiting, but still answering a cancel
-                if self.control.cancelled:
-                    return
+            self._train(runner)
         finally:
             with runner._queue_lock:
-                runner._queue.remove(self)
+                runner._threads.discard(self)
+
+    def _train(self, runner: "Runner") -> None:
+        if not runner._take_slot(self):
+            return  # cancelled while it waited
         try:
             torch.set_num_threads(1)  # per thread, not inherited: one core per job
             for snap in run(self.config, self.control):
@@ -93,7 +96,7 @@ class Job:
         except Exception as exc:  # a failure ends this run alone, with a message, never the server
             self.error = f"Training stopped: {type(exc).__name__}: {exc}"
         finally:
-            runner._slots.release()
+            runner._give_slot()
 
 
 class Runner:
@@ -103,15 +106,18 @@ class Runner:
                  frame_interval: float = FRAME_INTERVAL, cache_size: int = 32):
         self.max_threads = max_threads or os.cpu_count() or 1
         self.lease_seconds, self.frame_interval, self.cache_size = lease_seconds, frame_interval, cache_size
-        self._slots = threading.Semaphore(self.max_threads)
+        self._free_slots = self.max_threads
         self._queue: list[Job] = []  # jobs waiting for a slot, oldest first
         self._queue_lock = threading.Lock()
+        self._slot_freed = threading.Condition(self._queue_lock)
+        self._threads: set[Job] = set()  # jobs whose thread has not ended, viewed or not: shutdown joins them
         self._lock = threading.RLock()
         self._shared: dict[LabConfig, Job] = {}  # live or finished shared jobs that have viewers
         self._by_viewer: dict[str, Job] = {}
         self._done: OrderedDict[LabConfig, Snapshot] = OrderedDict()  # finished shared runs, LRU
         self._stop = threading.Event()
-        threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper").start()
+        self._reaper_thread = threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper")
+        self._reaper_thread.start()
         atexit.register(self.shutdown)  # a thread still inside torch at exit would abort the process
 
     # --- what a viewer does ---------------------------------------------------------------
@@ -161,7 +167,10 @@ class Runner:
             job.viewers[viewer] = time.monotonic()
         if job.latest is None and not job.finished:
             with self._queue_lock:
-                return Queued(ahead=self._queue.index(job)) if job in self._queue else None
+                if job not in self._queue:
+                    return None
+                ahead = self._queue[:self._queue.index(job)]
+                return Queued(ahead=sum(not j.control.cancelled for j in ahead))
         return job.latest
 
     def job_of(self, viewer: str) -> Job | None:
@@ -197,7 +206,7 @@ class Runner:
         with self._lock:
             jobs = set(self._by_viewer.values()) | set(self._shared.values())
             with self._queue_lock:
-                queued = len(self._queue)
+                queued = sum(j in jobs for j in self._queue)
             return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued,
                     "queued": queued, "viewers": len(self._by_viewer), "cached": len(self._done)}
 
@@ -205,17 +214,44 @@ class Runner:
         """Stop every job and the reaper, and wait for their threads (tests, server exit)."""
         self._stop.set()
         with self._lock:
-            jobs = set(self._by_viewer.values()) | set(self._shared.values())
             for viewer in list(self._by_viewer):
                 self.leave(viewer)
+        with self._queue_lock:
+            jobs = set(self._threads)  # also the ones left earlier and still winding down
         for job in jobs:
             job.control.cancel()
             if job.thread is not None:
                 job.thread.join(timeout)
+        if self._reaper_thread is not threading.current_thread():
+            self._reaper_thread.join(timeout)
 
     def _reaper(self) -> None:
         while not self._stop.wait(min(1.0, self.lease_seconds / 4)):
             self.reap()
+
+    def _take_slot(self, job: Job) -> bool:
+        """Wait until `job` heads the queue and a slot is free (first come, first served).
+
+        False when the job was cancelled while it waited; either way it leaves the queue.
+        """
+        with self._slot_freed:
+            while True:
+                if job.control.cancelled:
+                    self._queue.remove(job)
+                    self._slot_freed.notify_all()  # the next one may now be first
+                    return False
+                first = next((j for j in self._queue if not j.control.cancelled), None)
+                if first is job and self._free_slots:
+                    self._queue.remove(job)
+                    self._free_slots -= 1
+                    self._slot_freed.notify_all()  # another slot may still be free for the next
+                    return True
+                self._slot_freed.wait(0.05)  # also wakes to notice a cancel
+
+    def _give_slot(self) -> None:
+        with self._slot_freed:
+            self._free_slots += 1
+            self._slot_freed.notify_all()
 
     def _join(self, viewer: str, job: Job) -> Job:
         job.viewers[viewer] = time.monotonic()

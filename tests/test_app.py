@@ -17,8 +17,9 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 @pytest.fixture(scope="module", autouse=True)
 def stop_jobs_afterwards():
     yield
-    from dropviz.ui.page import get_runner
+    from dropviz.ui.common import get_runner
     get_runner().shutdown()
+    get_runner.clear()
 
 
 def open_page(**query: str) -> AppTest:
@@ -32,7 +33,7 @@ def open_page(**query: str) -> AppTest:
 
 def viewer_config(at: AppTest) -> LabConfig:
     """The config of the job this page's session follows, read from the runner itself."""
-    from dropviz.ui.page import get_runner
+    from dropviz.ui.common import get_runner
     runner = get_runner()
     jobs = {job for job in runner._by_viewer.values()}
     wanted = at.session_state["w_p"], at.session_state["w_width"], at.session_state["w_epochs"]
@@ -76,7 +77,7 @@ def test_defaults_render_without_exception_and_start_training():
 @pytest.mark.parametrize("label,name", [("Source demo", "source"), ("Classroom", "classroom")])
 def test_each_preset_renders_and_sets_its_values(label, name):
     at = open_page(epochs="100", width="8")
-    at.selectbox(key="w_preset").set_value(label).run()
+    at.selectbox(key="w_preset").set_value(name).run()
     assert not at.exception
     for field, value in PRESETS[name].items():
         assert at.session_state[f"w_{field}"] == value, field
@@ -124,7 +125,7 @@ def test_pause_gives_a_private_paused_run():
     wait_for_iteration(at, 1)
     at.button(key="b_pause").click().run()
     assert not at.exception
-    from dropviz.ui.page import get_runner
+    from dropviz.ui.common import get_runner
     private = [j for j in get_runner()._by_viewer.values() if j.private]
     assert private and all(j.control.paused for j in private)
     first = wait_for_iteration(at, 1)

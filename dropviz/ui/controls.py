@@ -1,4 +1,4 @@
-"""The sidebar: widgets in, one LabConfig out, kept in the URL so any view is a shareable link.
+"""The lab's sidebar: widgets in, one LabConfig out, kept in the URL so any view is a shareable link.
 
 A slider's value lives in st.session_state["w_<field>"]; `read_config` turns those values into a
 LabConfig (through config.clamp, like any untrusted input), and the page hands it to the runner.
@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ..config import DEFAULTS, LIMITS, LabConfig, clamp, preset, to_query
+from ..config import DEFAULTS, LIMITS, PRESETS, LabConfig, clamp, preset, to_query
 from ..devices import cuda_available
-from . import text
+from .common import classroom_query, hidden, t
 
 KEY = "w_{}".format  # session-state key of a field's widget
+PRESET_CHOICES = (*PRESETS, "custom")
+VIEW_FIELDS = ("snapshot_every", "mc_samples", "variant", "device")  # a preset leaves these alone
+BUTTONS = ("train", "pause", "step", "reset")
 
 
 def load_url_once() -> list[str]:
@@ -33,18 +36,14 @@ def _set_widgets(config: LabConfig) -> None:
 
 
 def _matching_preset(config: LabConfig) -> str:
-    for label, name in text.PRESETS.items():
-        if name and preset(name, snapshot_every=config.snapshot_every, mc_samples=config.mc_samples,
-                           variant=config.variant, device=config.device) == config:
-            return label
-    return "Custom"
+    view = {k: getattr(config, k) for k in VIEW_FIELDS}
+    return next((name for name in PRESETS if preset(name, **view) == config), "custom")
 
 
 def _apply_preset() -> None:
-    name = text.PRESETS[st.session_state.w_preset]
-    if name:
-        keep = {k: st.session_state[KEY(k)] for k in ("snapshot_every", "mc_samples", "variant", "device")}
-        _set_widgets(preset(name, **keep))
+    name = st.session_state.w_preset
+    if name in PRESETS:
+        _set_widgets(preset(name, **{k: st.session_state[KEY(k)] for k in VIEW_FIELDS}))
 
 
 def _mark_custom() -> None:
@@ -52,19 +51,23 @@ def _mark_custom() -> None:
 
 
 def sidebar() -> str | None:
-    """Draw the controls; return the button pressed, if any."""
+    """Draw the controls (minus those the link hides); return the button pressed, if any."""
     sb = st.sidebar
-    sb.selectbox(text.LABELS["preset"], list(text.PRESETS), key="w_preset", on_change=_apply_preset,
-                 help=text.PRESET_HELP)
-    _slider(sb, "p", 0.0, 0.99, 0.01)
-    _slider(sb, "width", 1, 1024, 1)
-    _slider(sb, "epochs", 1, 20_000, 1)
-    cols = sb.columns(2) + sb.columns(2)
+    if not hidden("preset"):
+        sb.selectbox(t("lab.labels.preset"), PRESET_CHOICES, key="w_preset", on_change=_apply_preset,
+                     format_func=lambda name: t(f"lab.presets.{name}"), help=t("lab.help.preset"))
+    for name, lo, hi, step in (("p", 0.0, 0.99, 0.01), ("width", 1, 1024, 1), ("epochs", 1, 20_000, 1)):
+        if not hidden(name):
+            _slider(sb, name, lo, hi, step)
     pressed = None
-    for col, (action, label) in zip(cols, text.BUTTONS.items()):
-        if col.button(label, key=f"b_{action}", help=text.BUTTON_HELP[action], use_container_width=True):
-            pressed = action
-    with sb.expander("Advanced"):
+    if not hidden("buttons"):
+        for col, action in zip(sb.columns(2) + sb.columns(2), BUTTONS):
+            if col.button(t(f"lab.buttons.{action}"), key=f"b_{action}", help=t(f"lab.button_help.{action}"),
+                          use_container_width=True):
+                pressed = action
+    if hidden("advanced"):
+        return pressed
+    with sb.expander(t("lab.advanced")):
         _slider(st, "depth", 1, 6, 1)
         _number(st, "lr", "%.5g")
         _select(st, "optimizer")
@@ -82,18 +85,18 @@ def sidebar() -> str | None:
 
 
 def _slider(where, name: str, lo, hi, step) -> None:
-    where.slider(text.LABELS[name], lo, hi, step=step, key=KEY(name), help=text.HELP[name], on_change=_mark_custom)
+    where.slider(t(f"lab.labels.{name}"), lo, hi, step=step, key=KEY(name), help=t(f"lab.help.{name}"),
+                 on_change=_mark_custom)
 
 
 def _number(where, name: str, fmt: str) -> None:
-    limit = LIMITS[name]
-    kind = type(getattr(DEFAULTS, name))
-    where.number_input(text.LABELS[name], kind(limit.lo), kind(limit.hi), key=KEY(name), format=fmt,
-                       help=text.HELP[name], on_change=_mark_custom)
+    limit, kind = LIMITS[name], type(getattr(DEFAULTS, name))
+    where.number_input(t(f"lab.labels.{name}"), kind(limit.lo), kind(limit.hi), key=KEY(name), format=fmt,
+                       help=t(f"lab.help.{name}"), on_change=_mark_custom)
 
 
 def _select(where, name: str) -> None:
-    where.selectbox(text.LABELS[name], LIMITS[name].choices, key=KEY(name), help=text.HELP[name],
+    where.selectbox(t(f"lab.labels.{name}"), LIMITS[name].choices, key=KEY(name), help=t(f"lab.help.{name}"),
                     on_change=_mark_custom)
 
 
@@ -103,8 +106,13 @@ def read_config() -> LabConfig:
     return clamp(raw)[0]
 
 
+def page_query(config: LabConfig) -> dict[str, str]:
+    """The lab's URL: settings that differ from the defaults, plus language and classroom flags."""
+    return {**to_query(config), **classroom_query()}
+
+
 def sync_url(config: LabConfig) -> None:
-    """Write the settings into the address bar (only what differs from the defaults)."""
-    wanted = to_query(config)
+    """Write the settings into the address bar."""
+    wanted = page_query(config)
     if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)

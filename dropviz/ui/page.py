@@ -2,53 +2,41 @@
 
 Follow a slider: controls.sidebar() stores it in session_state, controls.read_config() makes the
 LabConfig, runner.watch() starts (or joins) the background job that runs train.run(config),
-and live_view() draws figures.*(runner.latest()) several times a second.
+and the fragment draws figures.*(runner.latest()) several times a second.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 
 import pandas as pd
 import streamlit as st
 
 from .. import figures
-from ..config import LabConfig, to_query
-from ..runner import FRAME_INTERVAL, Queued, Runner, budget_problem
+from ..config import LabConfig
+from ..export import pytorch_script
+from ..i18n import translator
+from ..runner import FRAME_INTERVAL, Job, Queued, Runner, budget_problem
 from ..train import Snapshot, final_metrics
-from . import controls, text
+from . import controls
+from .common import get_runner, hidden, lang, t, viewer_id
 from .live_chart import live_chart
 
-
-FRAME_SECONDS = FRAME_INTERVAL  # the page polls as often as a live run makes frames
-
-
-@st.cache_resource
-def get_runner() -> Runner:
-    """One runner for the whole server process: every session's jobs, shared where they can be."""
-    return Runner()
+__all__ = ["render", "get_runner"]
 
 
-@st.cache_resource(scope="session", on_release=lambda viewer: get_runner().leave(viewer))
-def viewer_id() -> str:
-    """This browser session's name in the runner; releasing the session stops its job."""
-    return uuid.uuid4().hex
-
-
-def main() -> None:
+def render() -> None:
     notices = controls.load_url_once()
     pressed = controls.sidebar()
     config = controls.read_config()
     controls.sync_url(config)
 
-    st.title(text.TITLE)
-    st.markdown(text.SUBTITLE)
+    st.title(t("lab.title"))
+    st.markdown(t("lab.subtitle"))
     if notices:
-        st.warning("Some settings in the link were not valid and were changed:\n\n- " + "\n- ".join(notices))
+        st.warning(t("lab.url_warning") + "\n\n- " + "\n- ".join(notices))
     if config.p >= 0.9:
-        st.info(f"With p = {config.p:g} the dropout model keeps only {1 - config.p:.0%} of its units in each "
-                "training step: expect it to learn slowly and underfit.")
+        st.info(t("lab.high_p", p=f"{config.p:g}", keep=f"{1 - config.p:.0%}"))
     problem = budget_problem(config)
     if problem:
         st.error(problem)
@@ -56,11 +44,13 @@ def main() -> None:
 
     runner, viewer = get_runner(), viewer_id()
     job = _act(runner, viewer, config, pressed)
-    live_view(config, live=not job.finished and job.control.busy)
-    _explain_and_share(config)
+    live = not job.finished and job.control.busy
+    st.fragment(_live_view, run_every=FRAME_INTERVAL if live else None)(config, live)
+    if not hidden("explain"):
+        _explain_and_share(config)
 
 
-def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None):
+def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) -> Job:
     """Apply a button press; otherwise follow (or start) the run of these settings."""
     job = runner.watch(viewer, config)
     if pressed == "pause":
@@ -77,21 +67,17 @@ def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None):
     return runner.job_of(viewer)
 
 
-def live_view(config: LabConfig, live: bool) -> None:
-    """Status and charts in a fragment that reruns on a timer while the run is live, and not after."""
-    st.fragment(_live_view, run_every=FRAME_SECONDS if live else None)(config, live)
-
-
 def _live_view(config: LabConfig, live: bool) -> None:
+    """Status and charts; while `live` this reruns on a timer, and redraws once without it at the end."""
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
     if job.error:
-        st.error(job.error + " Change a setting or press Reset to try again.")
+        st.error(job.error + " " + t("lab.error_hint"))
     if isinstance(snap, Queued):
-        st.info(f"Queued: {snap.ahead} run(s) ahead of yours. The server trains a few at a time.")
+        st.info(t("lab.queued", ahead=snap.ahead))
     elif snap is None:
-        st.info("Starting…")
+        st.info(t("lab.starting"))
     else:
         _status(snap, job)
         _charts(snap)
@@ -101,45 +87,52 @@ def _live_view(config: LabConfig, live: bool) -> None:
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
 
 
-def _status(snap: Snapshot, job) -> None:
-    shared = "" if job.private else f" · watched by {len(job.viewers)}"
-    st.markdown(f"**Iteration {snap.iteration:,} / {snap.total:,}** · {snap.its_per_sec:,.0f} iterations/s · "
-                f"device: {snap.device}{shared}" + (" · paused" if job.control.paused and not job.finished else ""))
+def _status(snap: Snapshot, job: Job) -> None:
+    line = t("lab.status", it=f"{snap.iteration:,}", total=f"{snap.total:,}", rate=f"{snap.its_per_sec:,.0f}",
+             device=snap.device)
+    if not job.private:
+        line += t("lab.watched_by", n=len(job.viewers))
+    if job.control.paused and not job.finished:
+        line += t("lab.paused")
+    st.markdown(line)
     st.progress(snap.iteration / snap.total)
     if snap.device_note:
         st.caption(snap.device_note)
     if snap.status == "diverged" or snap.diverged.any():
         st.warning(snap.message)
     elif snap.iteration:
-        st.markdown(_verdict(snap))
+        st.markdown(verdict(snap))
 
 
-def _verdict(snap: Snapshot) -> str:
-    """Final (or current) numbers for both models, and which generalises better, in plain words."""
+def verdict(snap: Snapshot) -> str:
+    """Current (or final) numbers of both models, and which generalises better, in plain words."""
     (tr0, tr1), (te0, te1) = snap.train_loss, snap.test_loss
-    p = snap.ps[1]
-    when = "Final" if snap.status == "done" else "Now"
-    numbers = (f"{when}: train loss {tr0:.3g} (p = 0) vs {tr1:.3g} (p = {p:g}); "
-               f"test loss {te0:.3g} (p = 0) vs {te1:.3g} (p = {p:g}).")
+    p = f"{snap.ps[1]:g}"
+    numbers = t("lab.numbers", when=t("lab.final" if snap.status == "done" else "lab.now"),
+                tr0=f"{tr0:.3g}", tr1=f"{tr1:.3g}", te0=f"{te0:.3g}", te1=f"{te1:.3g}", p=p)
     if abs(te0 - te1) <= 0.02 * max(te0, te1):
-        return numbers + " **Both generalise about equally well** (test losses within 2%)."
-    better, worse = (f"dropout model (p = {p:g})", "p = 0 model") if te1 < te0 else ("p = 0 model", f"dropout model (p = {p:g})")
-    gap = abs(te0 - te1) / max(te0, te1)
-    return numbers + f" **The {better} generalises better**: {gap:.0%} lower test loss than the {worse}."
+        return numbers + " " + t("lab.tie")
+    dropout, baseline = t("lab.dropout_model", p=p), t("lab.baseline_model")
+    better, worse = (dropout, baseline) if te1 < te0 else (baseline, dropout)
+    gap = f"{abs(te0 - te1) / max(te0, te1):.0%}"
+    return numbers + " " + t("lab.better", better=better, worse=worse, gap=gap)
 
 
 def _charts(snap: Snapshot) -> None:
+    tr = translator(lang())
     left, right = st.columns(2)
     with left:
-        live_chart(figures.fit_figure(snap), key="fit")
+        live_chart(figures.fit_figure(snap, t=tr), key="fit")
     with right:
-        live_chart(figures.loss_figure(snap), key="loss")
+        live_chart(figures.loss_figure(snap, t=tr), key="loss")
+    if hidden("charts_extra"):
+        return
     left, right = st.columns(2)
     with left:
-        live_chart(figures.masks_figure(snap), key="masks")
+        live_chart(figures.masks_figure(snap, t=tr), key="masks")
     with right:
-        live_chart(figures.weight_norm_figure(snap), key="norms")
-    live_chart(figures.weight_hist_figure(snap), key="hist", height=260)
+        live_chart(figures.weight_norm_figure(snap, t=tr), key="norms")
+    live_chart(figures.weight_hist_figure(snap, t=tr), key="hist", height=260)
 
 
 def _downloads(snap: Snapshot, config: LabConfig) -> None:
@@ -150,18 +143,19 @@ def _downloads(snap: Snapshot, config: LabConfig) -> None:
         table[f"test_loss_p{p:g}"] = h["test"][:, m]
     csv = pd.DataFrame(table).to_csv(index=False)
     report = json.dumps({"settings": config.to_dict(), "metrics": final_metrics(snap)}, indent=2)
-    a, b, c = st.columns([1, 1, 2])
-    a.download_button("Loss history (CSV)", csv, "dropviz-loss.csv", "text/csv")
-    b.download_button("Settings and metrics (JSON)", report, "dropviz-run.json", "application/json")
-    c.caption("Each chart's camera icon (top right, on hover) saves it as a PNG.")
+    a, b, c, d = st.columns([1, 1, 1, 2])
+    a.download_button(t("lab.download_csv"), csv, "dropviz-loss.csv", "text/csv")
+    b.download_button(t("lab.download_json"), report, "dropviz-run.json", "application/json")
+    c.download_button(t("lab.download_script"), pytorch_script(config), "dropviz_run.py", "text/x-python")
+    d.caption(t("lab.png_hint"))
 
 
 def _explain_and_share(config: LabConfig) -> None:
     left, right = st.columns([3, 2])
-    with left.expander(text.EXPLAIN_TITLE, expanded=True):
-        st.markdown(text.EXPLAIN_BODY)
-    with right.popover("Copy link", use_container_width=True):
-        query = "&".join(f"{k}={v}" for k, v in to_query(config).items())
+    with left.expander(t("lab.explain_title"), expanded=True):
+        st.markdown(t("lab.explain_body"))
+    with right.popover(t("lab.copy_link"), use_container_width=True):
+        query = "&".join(f"{k}={v}" for k, v in controls.page_query(config).items())
         base = st.context.url.split("?")[0] if st.context.url else ""
-        st.caption("This link opens the page with exactly these settings:")
+        st.caption(t("lab.link_caption"))
         st.code(base + ("?" + query if query else ""), language=None)
