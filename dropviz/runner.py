@@ -24,6 +24,12 @@ from .config import LabConfig
 from .control import Control
 from .train import Snapshot, run
 
+
+def snapshots(key, control: Control):
+    """What a job trains: a LabConfig runs the lab's pair; any other key (a lesson's frozen,
+    hashable spec, e.g. a sweep) brings its own `snapshots(control)` generator."""
+    return run(key, control) if isinstance(key, LabConfig) else key.snapshots(control)
+
 FRAME_INTERVAL = 0.2  # seconds between snapshots of a live run: 5 frames per second
 BUDGET_GFLOP = 2_000.0  # per run; the source demo needs about 19
 
@@ -75,7 +81,7 @@ class Job:
             runner._queue.append(self)
             runner._threads.add(self)
         self.thread = threading.Thread(target=self._work, args=(runner,), daemon=True,
-                                       name=f"dropviz-job-p{self.config.p:g}")
+                                       name="dropviz-job")
         self.thread.start()
         return self
 
@@ -91,7 +97,7 @@ class Job:
             return  # cancelled while it waited
         try:
             torch.set_num_threads(1)  # per thread, not inherited: one core per job
-            for snap in run(self.config, self.control):
+            for snap in snapshots(self.config, self.control):
                 self.latest = snap
         except Exception as exc:  # a failure ends this run alone, with a message, never the server
             self.error = f"Training stopped: {type(exc).__name__}: {exc}"
