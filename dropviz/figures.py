@@ -1,19 +1,21 @@
 """Plotly figures from snapshots: pure functions, data in, figure out, no state and no training.
 
+A figure here is Plotly's own JSON form, a dict {"data": [trace, …], "layout": {…}}, with numpy
+arrays inside. Building go.Figure objects validates every property and took 10–80 ms per chart,
+several times a second per viewer; a dict takes microseconds and Plotly draws it the same.
 Every function takes `t`, a translator (dropviz.i18n.translator), for the text on the chart.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from .i18n import translator
 from .train import Snapshot
 
+Figure = dict[str, Any]
 Text = Callable[..., str]
 ENGLISH = translator("en")
 
@@ -30,51 +32,71 @@ def model_name(p: float, t: Text = ENGLISH) -> str:
     return t("figures.baseline") if p == 0 else t("figures.dropout", p=f"{p:g}")
 
 
-def _base_layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, xanchor="left"), height=height,
-                      margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.25))
-    return fig
+def figure(data: list[dict], title: str, height: int = 340, **layout: Any) -> Figure:
+    """A figure dict with the layout every chart shares."""
+    base = dict(title=dict(text=title, x=0, xanchor="left"), height=height,
+                margin=dict(l=50, r=10, t=40, b=40), legend=dict(orientation="h", y=-0.25))
+    return {"data": data, "layout": {**base, **layout}}
 
 
-def fit_figure(snap: Snapshot, t: Text = ENGLISH) -> go.Figure:
+def columns(n: int, titles: list[str], gap: float = 0.04) -> dict[str, Any]:
+    """Layout for n side-by-side panels: axes x, x2, … with their titles as annotations."""
+    width = (1 - gap * (n - 1)) / n
+    layout: dict[str, Any] = {"annotations": []}
+    for i in range(n):
+        lo = i * (width + gap)
+        suffix = "" if i == 0 else str(i + 1)
+        layout[f"xaxis{suffix}"] = dict(domain=[lo, lo + width], anchor=f"y{suffix}")
+        layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}")
+        layout["annotations"].append(dict(text=titles[i], x=lo + width / 2, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=12)))
+    return layout
+
+
+def _axis(i: int) -> dict[str, str]:
+    """Which panel a trace belongs to, for `columns` layouts."""
+    return {} if i == 0 else {"xaxis": f"x{i + 1}", "yaxis": f"y{i + 1}"}
+
+
+def fit_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
     """Training and test points, each model's eval-mode curve and, if sampled, the MC-dropout band."""
     data = snap.data
-    fig = go.Figure()
-    fig.add_scatter(x=data.x_grid[:, 0], y=data.y_grid[:, 0], mode="lines", name=t("figures.true_function"),
-                    line=dict(color="gray", dash="dot", width=1))
-    fig.add_scatter(x=data.x_test[:, 0], y=data.y_test[:, 0], mode="markers", name=t("figures.test_points"),
-                    marker=dict(color=TEST_COLOR, size=5, opacity=0.6))
-    fig.add_scatter(x=data.x_train[:, 0], y=data.y_train[:, 0], mode="markers", name=t("figures.training_points"),
-                    marker=dict(color=POINT_COLOR, size=9, line=dict(color="white", width=1)))
+    traces = [
+        dict(type="scatter", x=data.x_grid[:, 0], y=data.y_grid[:, 0], mode="lines",
+             name=t("figures.true_function"), line=dict(color="gray", dash="dot", width=1)),
+        dict(type="scatter", x=data.x_test[:, 0], y=data.y_test[:, 0], mode="markers",
+             name=t("figures.test_points"), marker=dict(color=TEST_COLOR, size=5, opacity=0.6)),
+        dict(type="scatter", x=data.x_train[:, 0], y=data.y_train[:, 0], mode="markers",
+             name=t("figures.training_points"), marker=dict(color=POINT_COLOR, size=9, line=dict(color="white", width=1))),
+    ]
     for m, p in enumerate(snap.ps):
-        color = MODEL_COLORS[min(m, 1)]
         if snap.mc_mean is not None and p > 0:
             lo, hi = snap.mc_mean[m] - 2 * snap.mc_std[m], snap.mc_mean[m] + 2 * snap.mc_std[m]
-            fig.add_scatter(x=np.concatenate([snap.mc_x, snap.mc_x[::-1]]), y=np.concatenate([hi, lo[::-1]]),
-                            fill="toself", mode="none", fillcolor="rgba(245,133,24,0.18)",
-                            name=t("figures.mc_band", p=f"{p:g}"), hoverinfo="skip")
-        fig.add_scatter(x=snap.x_grid, y=snap.pred[m], mode="lines", name=model_name(p, t),
-                        line=dict(color=color, width=3))
+            traces.append(dict(type="scatter", x=np.concatenate([snap.mc_x, snap.mc_x[::-1]]),
+                               y=np.concatenate([hi, lo[::-1]]), fill="toself", mode="none",
+                               fillcolor="rgba(245,133,24,0.18)", name=t("figures.mc_band", p=f"{p:g}"),
+                               hoverinfo="skip"))
+        traces.append(dict(type="scatter", x=snap.x_grid, y=snap.pred[m], mode="lines", name=model_name(p, t),
+                           line=dict(color=MODEL_COLORS[min(m, 1)], width=3)))
     y_all = np.concatenate([data.y_train[:, 0], data.y_test[:, 0]])
-    pad = 0.3 * (y_all.max() - y_all.min() + 1e-6)
-    fig.update_yaxes(range=[y_all.min() - pad, y_all.max() + pad], title="y")
-    fig.update_xaxes(title="x")
-    return _base_layout(fig, t("figures.fit_title"))
+    pad = 0.3 * float(y_all.max() - y_all.min() + 1e-6)
+    return figure(traces, t("figures.fit_title"), xaxis=dict(title=dict(text="x")),
+                  yaxis=dict(title=dict(text="y"), range=[float(y_all.min()) - pad, float(y_all.max()) + pad]))
 
 
-def loss_figure(snap: Snapshot, t: Text = ENGLISH) -> go.Figure:
+def loss_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
     """Train (dashed) and test (solid) MSE of each model against iteration, log scale."""
     h = snap.history
-    fig = go.Figure()
+    traces = []
     for m, p in enumerate(snap.ps):
         color = MODEL_COLORS[min(m, 1)]
-        fig.add_scatter(x=h["iteration"], y=_positive(h["train"][:, m]), mode="lines",
-                        name=t("figures.train_of", name=model_name(p, t)), line=dict(color=color, dash="dash", width=2))
-        fig.add_scatter(x=h["iteration"], y=_positive(h["test"][:, m]), mode="lines",
-                        name=t("figures.test_of", name=model_name(p, t)), line=dict(color=color, width=3))
-    fig.update_yaxes(type="log", title=t("figures.mse_axis"), dtick=1, exponentformat="power")
-    fig.update_xaxes(title=t("figures.iteration"), range=[0, snap.total])
-    return _base_layout(fig, t("figures.loss_title"))
+        traces.append(dict(type="scatter", x=h["iteration"], y=_positive(h["train"][:, m]), mode="lines",
+                           name=t("figures.train_of", name=model_name(p, t)), line=dict(color=color, dash="dash", width=2)))
+        traces.append(dict(type="scatter", x=h["iteration"], y=_positive(h["test"][:, m]), mode="lines",
+                           name=t("figures.test_of", name=model_name(p, t)), line=dict(color=color, width=3)))
+    return figure(traces, t("figures.loss_title"),
+                  xaxis=dict(title=dict(text=t("figures.iteration")), range=[0, snap.total]),
+                  yaxis=dict(type="log", title=dict(text=t("figures.mse_axis")), exponentformat="power"))
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -84,63 +106,58 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH) -> go.Figure:
+def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH) -> Figure:
     """The Bernoulli keep masks of the last training step, one heatmap per hidden layer (units × samples)."""
     masks = snap.masks[model]  # (depth, N, H)
-    p = float(snap.ps[model])
+    p = f"{float(snap.ps[model]):g}"
     depth = masks.shape[0]
     if depth == 0:  # before the first training step
-        fig = go.Figure()
-        fig.add_annotation(text=t("figures.masks_empty"), showarrow=False)
-        return _base_layout(fig, t("figures.masks_title", p=f"{p:g}", note=""))
+        return figure([], t("figures.masks_title", p=p, note=""),
+                      annotations=[dict(text=t("figures.masks_empty"), showarrow=False, xref="paper", yref="paper",
+                                        x=0.5, y=0.5)], xaxis=dict(visible=False), yaxis=dict(visible=False))
     rates = snap.drop_rate[model]
-    titles = [t("figures.layer_dropped", layer=l + 1, rate=f"{rates[l]:.1%}") for l in range(depth)]
-    fig = make_subplots(rows=1, cols=depth, subplot_titles=titles, horizontal_spacing=0.04)
-    fig.update_annotations(font_size=12)
+    layout = columns(depth, [t("figures.layer_dropped", layer=l + 1, rate=f"{rates[l]:.1%}") for l in range(depth)])
+    traces = []
     for l in range(depth):
         z = masks[l][:MAX_MASK_SAMPLES, :MAX_MASK_UNITS].T  # rows: units, columns: training samples
-        fig.add_heatmap(z=z, row=1, col=l + 1, zmin=0, zmax=1, showscale=False,
-                        colorscale=[[0, "#1f1f1f"], [1, MODEL_COLORS[1]]], xgap=1,
-                        hovertemplate="%{y}, %{x}: %{z}<extra>" + t("figures.mask_hover") + "</extra>")
-        fig.update_xaxes(title=t("figures.sample"), row=1, col=l + 1)
-    fig.update_yaxes(title=t("figures.unit"), row=1, col=1)
+        traces.append(dict(type="heatmap", z=z, zmin=0, zmax=1, showscale=False, xgap=1,
+                           colorscale=[[0, "#1f1f1f"], [1, MODEL_COLORS[1]]],
+                           hovertemplate="%{y}, %{x}: %{z}<extra>" + t("figures.mask_hover") + "</extra>", **_axis(l)))
+        layout["xaxis" + ("" if l == 0 else str(l + 1))]["title"] = dict(text=t("figures.sample"))
+    layout["yaxis"]["title"] = dict(text=t("figures.unit"))
     shown = min(masks.shape[2], MAX_MASK_UNITS)
     note = t("figures.masks_note", shown=shown, total=masks.shape[2]) if masks.shape[2] > shown else ""
-    fig = _base_layout(fig, t("figures.masks_title", p=f"{p:g}", note=note))
-    fig.update_layout(margin=dict(t=70))
-    return fig
+    return figure(traces, t("figures.masks_title", p=p, note=note), margin=dict(l=50, r=10, t=70, b=40), **layout)
 
 
-def weight_norm_figure(snap: Snapshot, t: Text = ENGLISH) -> go.Figure:
+def weight_norm_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
     """Each layer's weight norm over time, both models: dropout keeps weights smaller, like L2."""
     h = snap.history
     norms = h["weight_norm"]  # (K, layers, M)
-    fig = go.Figure()
+    traces = []
     for m, p in enumerate(snap.ps):
         for l in range(norms.shape[1] if norms.ndim == 3 else 0):
-            fig.add_scatter(x=h["iteration"], y=norms[:, l, m], mode="lines", name=model_name(p, t),
-                            legendgroup=str(m), showlegend=l == 0, hovertext=t("figures.layer", layer=l + 1),
-                            line=dict(color=MODEL_COLORS[min(m, 1)], width=1 + l % 3,
-                                      dash=("solid", "dot", "dash", "dashdot")[l % 4]))
-    fig.update_yaxes(title=t("figures.norm_axis"))
-    fig.update_xaxes(title=t("figures.iteration"), range=[0, snap.total])
-    return _base_layout(fig, t("figures.norm_title"))
+            traces.append(dict(type="scatter", x=h["iteration"], y=norms[:, l, m], mode="lines",
+                               name=model_name(p, t), legendgroup=str(m), showlegend=l == 0,
+                               hovertext=t("figures.layer", layer=l + 1),
+                               line=dict(color=MODEL_COLORS[min(m, 1)], width=1 + l % 3,
+                                         dash=("solid", "dot", "dash", "dashdot")[l % 4])))
+    return figure(traces, t("figures.norm_title"), yaxis=dict(title=dict(text=t("figures.norm_axis"))),
+                  xaxis=dict(title=dict(text=t("figures.iteration")), range=[0, snap.total]))
 
 
-def weight_hist_figure(snap: Snapshot, grads: bool = False, t: Text = ENGLISH) -> go.Figure:
+def weight_hist_figure(snap: Snapshot, grads: bool = False, t: Text = ENGLISH) -> Figure:
     """Histograms of each layer's weights (or gradients) for both models, on shared bins."""
     hists = snap.grad_hist if grads else snap.weight_hist
     title = t("figures.grad_hist_title" if grads else "figures.hist_title")
     if not hists:
-        return _base_layout(go.Figure(), title)
-    fig = make_subplots(rows=1, cols=len(hists), subplot_titles=[t("figures.layer", layer=l + 1) for l in range(len(hists))],
-                        horizontal_spacing=0.03)
+        return figure([], title)
+    layout = columns(len(hists), [t("figures.layer", layer=l + 1) for l in range(len(hists))], gap=0.03)
+    traces = []
     for l, (counts, edges) in enumerate(hists):
         centers = (edges[:-1] + edges[1:]) / 2
         for m, p in enumerate(snap.ps):
-            fig.add_bar(x=centers, y=counts[m], name=model_name(p, t), legendgroup=str(m), showlegend=l == 0,
-                        marker_color=MODEL_COLORS[min(m, 1)], opacity=0.6, row=1, col=l + 1)
-    fig.update_layout(barmode="overlay", bargap=0, margin=dict(t=70))
-    fig.update_annotations(font_size=12)
-    fig.update_yaxes(showticklabels=False)
-    return _base_layout(fig, title)
+            traces.append(dict(type="bar", x=centers, y=counts[m], name=model_name(p, t), legendgroup=str(m),
+                               showlegend=l == 0, marker=dict(color=MODEL_COLORS[min(m, 1)]), opacity=0.6, **_axis(l)))
+        layout["yaxis" + ("" if l == 0 else str(l + 1))]["showticklabels"] = False
+    return figure(traces, title, barmode="overlay", bargap=0, margin=dict(l=50, r=10, t=70, b=40), **layout)

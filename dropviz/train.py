@@ -33,7 +33,7 @@ OPTIMIZERS = {
 }
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: viewers of one run share its snapshots
 class Snapshot:
     """Everything the page shows at one moment of a run; model axis M comes first or last as noted."""
 

@@ -216,8 +216,49 @@ def _pack_numeric_lists(obj: Any) -> Any:
     return obj
 
 
+_TYPED = {"f": "f4", "b": "u1", "u": "u1", "i": "i4"}  # numpy kind → plotly typed-array dtype
+
+
+def _encode(obj: Any) -> Any:
+    """Numpy arrays → plotly typed arrays (base64, float32): a quarter of the JSON text, no parsing."""
+    if isinstance(obj, dict):
+        return {k: _encode(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        code = _TYPED.get(obj.dtype.kind)
+        if code is None or obj.ndim > 2 or (code == "u1" and obj.dtype.kind == "u" and obj.max(initial=0) > 255):
+            return obj.tolist()
+        out = {"dtype": code, "bdata": base64.b64encode(np.ascontiguousarray(obj, "<" + code).tobytes()).decode()}
+        if obj.ndim == 2:
+            out["shape"] = f"{obj.shape[0]}, {obj.shape[1]}"
+        return out
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+_default_template: dict | None = None
+
+
+def _template_of_the_theme() -> dict | None:
+    """Plotly's default template (Streamlit registers its own on import), for dict figures."""
+    global _default_template
+    if _default_template is None:
+        import plotly.io as pio
+        name = pio.templates.default
+        _default_template = pio.templates[name].to_plotly_json() if name else {}
+    return _default_template or None
+
+
 def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
-    """JSON-ready figure dict with typed arrays, and its template split off."""
+    """JSON-ready figure dict with typed arrays, and its template split off.
+
+    A plain dict (dropviz.figures) is encoded directly; a go.Figure goes through plotly's JSON.
+    """
+    if isinstance(figure, dict) and "layout" in figure and "template" not in figure["layout"]:
+        d = {"data": _encode(figure.get("data", [])), "layout": _encode(figure["layout"])}
+        return d, _template_of_the_theme()
     fig = figure if isinstance(figure, go.Figure) else go.Figure(figure)
     d = json.loads(fig.to_json())  # numpy arrays -> {"dtype", "bdata"}
     d["data"] = [_pack_numeric_lists(t) for t in d.get("data", [])]
@@ -225,13 +266,14 @@ def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
     return d, template
 
 
-def live_chart(figure: go.Figure | dict, *, key: str, height: int = 360) -> None:
+def live_chart(figure: go.Figure | dict | tuple[dict, dict | None], *, key: str, height: int = 360) -> None:
     """Show ``figure`` and update it in place on later reruns with the same key.
 
-    User zoom/pan/legend state survives updates unless the figure sets a new
+    ``figure`` may also be what ``compact_figure`` returned, so a figure seen by many viewers is
+    encoded once. User zoom/pan/legend state survives updates unless the figure sets a new
     ``layout.uirevision`` (e.g. the run id) to force a reset.
     """
-    fig, template = compact_figure(figure)
+    fig, template = figure if isinstance(figure, tuple) else compact_figure(figure)
     payload = {
         "figure": fig,
         "template": _template_url(template) if template else None,

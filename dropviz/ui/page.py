@@ -7,6 +7,7 @@ and the fragment draws figures.*(runner.latest()) several times a second.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pandas as pd
@@ -20,7 +21,7 @@ from ..runner import FRAME_INTERVAL, Job, Queued, Runner, budget_problem
 from ..train import Snapshot, final_metrics
 from . import controls
 from .common import get_runner, hidden, lang, t, viewer_id
-from .live_chart import live_chart
+from .live_chart import compact_figure, live_chart
 
 __all__ = ["render", "get_runner"]
 
@@ -118,21 +119,27 @@ def verdict(snap: Snapshot) -> str:
     return numbers + " " + t("lab.better", better=better, worse=worse, gap=gap)
 
 
+CHARTS = {  # key → (figure function, height); all but the first two hide with ?hide=charts_extra
+    "fit": (figures.fit_figure, 360), "loss": (figures.loss_figure, 360),
+    "masks": (figures.masks_figure, 360), "norms": (figures.weight_norm_figure, 360),
+    "hist": (figures.weight_hist_figure, 260),
+}
+
+
+@functools.lru_cache(maxsize=64)
+def encoded_charts(snap: Snapshot, language: str) -> dict[str, tuple]:
+    """Every chart of a snapshot, built and encoded once however many viewers watch that run."""
+    tr = translator(language)
+    return {key: compact_figure(make(snap, t=tr)) for key, (make, _) in CHARTS.items()}
+
+
 def _charts(snap: Snapshot) -> None:
-    tr = translator(lang())
-    left, right = st.columns(2)
-    with left:
-        live_chart(figures.fit_figure(snap, t=tr), key="fit")
-    with right:
-        live_chart(figures.loss_figure(snap, t=tr), key="loss")
-    if hidden("charts_extra"):
-        return
-    left, right = st.columns(2)
-    with left:
-        live_chart(figures.masks_figure(snap, t=tr), key="masks")
-    with right:
-        live_chart(figures.weight_norm_figure(snap, t=tr), key="norms")
-    live_chart(figures.weight_hist_figure(snap, t=tr), key="hist", height=260)
+    charts = encoded_charts(snap, lang())
+    keys = list(CHARTS)[:2] if hidden("charts_extra") else list(CHARTS)
+    for row in (keys[0:2], keys[2:4], keys[4:]):
+        for col, key in zip(st.columns(len(row)) if len(row) > 1 else [st.container()], row):
+            with col:
+                live_chart(charts[key], key=key, height=CHARTS[key][1])
 
 
 def _downloads(snap: Snapshot, config: LabConfig) -> None:
