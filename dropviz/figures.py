@@ -96,7 +96,7 @@ def loss_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
                            name=t("figures.test_of", name=model_name(p, t)), line=dict(color=color, width=3)))
     return figure(traces, t("figures.loss_title"),
                   xaxis=dict(title=dict(text=t("figures.iteration")), range=[0, snap.total]),
-                  yaxis=dict(type="log", title=dict(text=t("figures.mse_axis")), exponentformat="power"))
+                  yaxis=dict(type="log", title=dict(text=t("figures.mse_axis")), exponentformat="power", dtick="D2"))
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -131,9 +131,12 @@ def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH) -> Figure:
 
 
 def weight_norm_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
-    """Each layer's weight norm over time, both models: dropout keeps weights smaller, like L2."""
+    """Each layer's weight norm over time relative to its start, both models: dropout keeps weights
+    smaller, like L2. Relative, because layers start at very different norms."""
     h = snap.history
     norms = h["weight_norm"]  # (K, layers, M)
+    if len(norms):
+        norms = norms / np.where(norms[:1] > 0, norms[:1], 1.0)
     traces = []
     for m, p in enumerate(snap.ps):
         for l in range(norms.shape[1] if norms.ndim == 3 else 0):
