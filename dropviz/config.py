@@ -100,7 +100,8 @@ def _check(name: str, value: Any) -> None:
     if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
         raise ConfigError(f"{name}={value!r}: must be a number, {limit.describe()}")
     too_high = value >= limit.hi if limit.hi_open else value > limit.hi
-    if not math.isfinite(value) or value < limit.lo or too_high:
+    # isfinite only on floats: math.isfinite(10**400) raises OverflowError instead of saying why.
+    if (isinstance(value, float) and not math.isfinite(value)) or value < limit.lo or too_high:
         raise ConfigError(f"{name}={value!r}: must be {limit.describe()}")
 
 
@@ -163,8 +164,9 @@ def _clamp_one(name: str, value: Any, fallback: Any) -> tuple[Any, str]:
         return fallback, f"{name}: {shown} is not a number; using {fallback!r}"
     if math.isnan(number):
         return fallback, f"{name}: {shown} is not a number; using {fallback!r}"
-    hi = limit.hi if not limit.hi_open else _below(limit.hi, kind)
-    fixed = min(max(number, limit.lo), hi)
+    fixed = min(max(number, limit.lo), limit.hi)
+    if limit.hi_open and fixed >= limit.hi:  # only the bound itself moves: p = 0.995 stays valid
+        fixed = _below(limit.hi, kind)
     fixed = int(round(fixed)) if kind is int else float(fixed)
     if fixed != number:
         return fixed, f"{name}: {shown} is outside {limit.describe()}; using {fixed!r}"
