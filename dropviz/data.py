@@ -21,6 +21,7 @@ TARGETS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 SOURCE_TEST_NOISE = 0.3  # the source draws its test points with noise 0.3 at the training x
 HELD_OUT_POINTS = 200  # fresh test points for every other dataset
 GRID_POINTS = 200  # x values where the prediction curves are drawn
+TEST_SEED_OFFSET = 1_000_003  # held-out points come from seed + this
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def make_dataset(config: LabConfig) -> Dataset:
         x_test = x.clone()
         y_test = target(x_test) + SOURCE_TEST_NOISE * torch.randn(x.shape, generator=gen)
     else:
-        x_test = torch.rand(HELD_OUT_POINTS, 1, generator=gen) * 2 - 1
+        # A generator of its own: the test set stays the same when n_points or noise change.
+        test_gen = torch.Generator().manual_seed(config.seed + TEST_SEED_OFFSET)
+        x_test = torch.rand(HELD_OUT_POINTS, 1, generator=test_gen) * 2 - 1
         y_test = target(x_test)
     x_grid = torch.linspace(-1.2, 1.2, GRID_POINTS).unsqueeze(1)
     arrays = (x, y, x_test, y_test, x_grid, target(x_grid))

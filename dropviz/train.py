@@ -24,6 +24,7 @@ from .model import StackedMLP
 
 HIST_BINS = 30  # bins of the weight and gradient histograms
 MC_GRID = 60  # x points of the MC-dropout band (coarser than the curve: T samples each)
+MC_SEED_OFFSET = 2_000_003  # MC-band masks come from seed + this
 
 OPTIMIZERS = {
     # SGD as the source: momentum 0.9. fused=True: one kernel for the whole flat parameter.
@@ -138,6 +139,9 @@ class _Stats:
     def __init__(self, config: LabConfig, ps, seeds, device, device_note, data, detail):
         self.config, self.device, self.device_note, self.data, self.detail = config, device, device_note, data, detail
         self.ps, self.seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
+        # The MC band's masks: their own generators, so the band is reproducible and never
+        # shifts the training masks.
+        self.mc_generators = [torch.Generator(device).manual_seed(s + MC_SEED_OFFSET) for s in seeds]
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
@@ -162,7 +166,7 @@ class _Stats:
             snap.weight_hist = _histograms(model.params()[::2])
             snap.grad_hist = _histograms(model.params(model.flat.grad)[::2])
             if self.config.mc_samples:
-                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(model, self.config.mc_samples)
+                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(model, self.config.mc_samples, self.mc_generators)
         return snap
 
 
@@ -184,12 +188,12 @@ def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarra
     return out
 
 
-def _mc_band(model: StackedMLP, samples: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _mc_band(model: StackedMLP, samples: int, generators: list[torch.Generator]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MC dropout: predictions with `samples` random masks kept on at test time; mean and std."""
     x = torch.linspace(-1.2, 1.2, MC_GRID, device=model.p.device).unsqueeze(1)
     kept = model.last_mult  # forward() overwrites it; the snapshot's masks are the training step's
     model.train()  # dropout on, on purpose
-    preds = model(x.repeat(samples, 1))[..., 0].view(model.n_models, samples, MC_GRID)
+    preds = model(x.repeat(samples, 1), generators=generators)[..., 0].view(model.n_models, samples, MC_GRID)
     model.eval()
     model.last_mult = kept
     return x[:, 0].cpu().numpy(), preds.mean(1).cpu().numpy(), preds.std(1).cpu().numpy()
