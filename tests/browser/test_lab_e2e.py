@@ -1,0 +1,245 @@
+"""The lab page end to end: `streamlit run app.py` in a real headless Chromium.
+
+One server for the module (`lab_server`); each test opens its own page with settings of its own
+(a different seed), so no two tests share a run in the server's runner. Small runs (width 32)
+through URL query params wherever the defaults are not the point.
+
+DROPVIZ_SCREENSHOTS=1 also saves the README screenshot (assets/lab.png) from the default page.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = REPO_ROOT / "assets" / "lab.png"
+CHART = '[data-testid="dropviz-live-chart"]'
+KEYS = ("fit", "loss", "masks", "norms", "hist")
+SMALL = "width=32&epochs=3000"  # about 30 s of training at 5 frames/s: never finishes inside a test
+
+# "Iteration 1,240 / 3,000 · 98 iterations/s · device: cpu …" → {it, total, text}; null when absent.
+STATUS_JS = r"""() => {
+  const t = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+    .map((e) => e.innerText).find((t) => /^Iteration [\d,]+ \/ [\d,]+/.test(t));
+  if (!t) return null;
+  const m = t.match(/^Iteration ([\d,]+) \/ ([\d,]+)/), num = (s) => Number(s.replace(/,/g, ""));
+  return { it: num(m[1]), total: num(m[2]), text: t };
+}"""
+
+# The loss chart's state: how often Plotly.react ran, points in the first trace, its last x.
+LOSS_JS = r"""() => {
+  const d = document.querySelector('[data-testid="dropviz-live-chart"][data-key="loss"]');
+  if (!d || !d._fullData || !d._fullData.length) return null;
+  const tr = d._fullData[0];
+  return { updates: Number(d.dataset.updates), n: tr._length, last: tr.x[tr._length - 1],
+           range: d._fullLayout.xaxis.range };
+}"""
+
+ALL_DRAWN_JS = r"""(keys) => keys.every((k) =>
+  Number(document.querySelector(`[data-testid="dropviz-live-chart"][data-key="${k}"]`)?.dataset.updates) >= 1)"""
+
+
+@dataclass
+class Lab:
+    """One open lab page, with the page errors it has raised."""
+
+    page: object
+    errors: list[str] = field(default_factory=list)
+
+    def status(self) -> dict | None:
+        return self.page.evaluate(STATUS_JS)
+
+    def loss(self) -> dict | None:
+        return self.page.evaluate(LOSS_JS)
+
+    def wait(self, js: str, arg=None, timeout_s: float = 20) -> None:
+        self.page.wait_for_function(js, arg=arg, timeout=timeout_s * 1000, polling=50)
+
+    def wait_iteration(self, at_least: int, timeout_s: float = 20) -> None:
+        self.wait(f"() => ({STATUS_JS})()?.it >= {at_least}", timeout_s=timeout_s)
+
+    def wait_still(self, quiet_s: float, timeout_s: float = 20) -> dict:
+        """Wait until the status line has not changed for `quiet_s`; return it."""
+        deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+        while time.monotonic() < deadline:
+            now = self.status()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return now
+            time.sleep(0.05)
+        raise AssertionError(f"status never settled: {self.describe()}")
+
+    def slider(self, label: str):
+        return self.page.get_by_role("slider", name=label)
+
+    def describe(self) -> str:
+        """What the page shows, for failure messages."""
+        charts = self.page.eval_on_selector_all(CHART, "ds => ds.map((d) => d.dataset.key + ':' + d.dataset.updates)")
+        alerts = self.page.locator('[data-testid="stAlert"]').all_inner_texts()
+        return f"status={self.status()} charts={charts} alerts={alerts} errors={self.errors} url={self.page.url}"
+
+    def assert_clean(self) -> None:
+        """No uncaught page errors, no console errors, no Streamlit exception box."""
+        assert not self.errors, self.errors
+        assert self.page.locator('[data-testid="stException"]').count() == 0
+
+
+@pytest.fixture
+def open_lab(browser, lab_server):
+    """Factory: open_lab(query="") -> Lab, at 1400×1000, with every chart drawn at least once."""
+    pages = []
+
+    def open_(query: str = "") -> Lab:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pages.append(page)
+        lab = Lab(page)
+        page.on("pageerror", lambda e: lab.errors.append(f"pageerror: {e}"))
+        page.on("console", lambda m: lab.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.goto(lab_server.url + ("/?" + query if query else "/"))
+        try:
+            lab.wait(ALL_DRAWN_JS, arg=list(KEYS), timeout_s=45)  # the first page also pays the torch import
+        except Exception as exc:
+            raise AssertionError(f"charts not drawn: {lab.describe()}") from exc
+        return lab
+
+    yield open_
+    for page in pages:
+        page.close()  # closing the tab ends the session, which stops its run
+
+
+def test_default_page_shows_all_charts_without_errors(open_lab):
+    lab = open_lab()
+    keys = lab.page.eval_on_selector_all(CHART, "ds => ds.map((d) => d.dataset.key)")
+    assert sorted(keys) == sorted(KEYS)
+    traces = {k: int(lab.page.get_attribute(f'{CHART}[data-key="{k}"]', "data-traces")) for k in KEYS}
+    assert all(n >= 1 for n in traces.values()), traces
+    assert traces["loss"] == 4, traces  # train and test loss of both models
+    assert lab.page.get_by_role("heading", name="dropviz: a live dropout lab").is_visible()
+    # the defaults are the source demo
+    assert lab.slider("Drop probability p").input_value() == "0.5"
+    assert lab.slider("Hidden width").input_value() == "200"
+    assert lab.slider("Epochs").input_value() == "2000"
+    assert lab.page.get_by_role("combobox", name="Preset").input_value() == "Source demo"
+    assert lab.status()["total"] == 2000
+    for label in ("Train", "Pause", "Step", "Reset"):
+        assert lab.page.get_by_role("button", name=label, exact=True).is_visible()
+    if os.environ.get("DROPVIZ_SCREENSHOTS") == "1":
+        time.sleep(6)  # let it train a while, as a teacher would see it
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        lab.page.screenshot(path=str(SCREENSHOT))
+    lab.assert_clean()
+
+
+def test_loss_chart_grows_while_training(open_lab):
+    lab = open_lab(f"{SMALL}&seed=11")
+    lab.wait("() => (" + LOSS_JS + ")()?.n >= 3")
+    before, it_before = lab.loss(), lab.status()["it"]
+    time.sleep(1.5)
+    after, it_after = lab.loss(), lab.status()["it"]
+    assert after["n"] > before["n"] and after["last"] > before["last"], (before, after)
+    assert after["updates"] >= before["updates"] + 2, (before, after)
+    assert it_after > it_before
+    lab.assert_clean()
+
+
+def test_pause_stops_training_and_train_resumes(open_lab):
+    lab = open_lab(f"{SMALL}&seed=12")
+    lab.wait_iteration(60)
+    before = lab.status()["it"]
+    lab.page.get_by_role("button", name="Pause", exact=True).click()
+    # Pausing forks a private run that replays (fast) to the iteration the shared run had reached
+    # on the server, then holds there: wait until the paused iteration stops moving.
+    lab.wait(f"() => {{ const s = ({STATUS_JS})(); return s?.text.includes('paused') && s.it >= {before}; }}")
+    status = lab.wait_still(quiet_s=1.0)
+    loss = lab.loss()
+    time.sleep(1.5)
+    assert lab.status()["it"] == status["it"], ("the iteration moved while paused", status, lab.status())
+    still = lab.loss()
+    assert (still["n"], still["last"], still["updates"]) == (loss["n"], loss["last"], loss["updates"])
+
+    lab.page.get_by_role("button", name="Train", exact=True).click()
+    lab.wait_iteration(status["it"] + 40)
+    assert "paused" not in lab.status()["text"]
+    lab.wait("(n) => (" + LOSS_JS + ")()?.n > n", arg=still["n"])
+    lab.assert_clean()
+
+
+def test_slider_change_restarts_the_run(open_lab):
+    lab = open_lab(f"{SMALL}&seed=13")
+    lab.wait_iteration(300)
+    old_run = lab.status()["it"]
+    # Record every iteration the status line shows from now on, so a short-lived low one is seen.
+    lab.page.evaluate("js => { window.__its = []; setInterval(() => { const s = eval(js)(); "
+                      "if (s) window.__its.push(s.it); }, 20); }", STATUS_JS)
+    width = lab.slider("Hidden width")
+    width.focus()
+    width.press("ArrowRight")
+    lab.page.wait_for_url(re.compile(r"[?&]width=33(&|$)"), timeout=10_000)
+    assert width.input_value() == "33"
+    # the new run starts over: the status shows a low iteration, then climbs again
+    lab.wait(f"() => window.__its.some((it) => it < {old_run})")
+    first_new = next(it for it in lab.page.evaluate("() => window.__its") if it < old_run)
+    lab.wait_iteration(first_new + 40)
+    lab.wait(ALL_DRAWN_JS, arg=list(KEYS))
+    assert "seed=13" in lab.page.url and "epochs=3000" in lab.page.url  # the other settings stay
+    lab.assert_clean()
+
+
+def test_shared_link_restores_settings(open_lab):
+    lab = open_lab("p=0.3&width=64&epochs=500&dataset=sine")
+    assert lab.slider("Drop probability p").input_value() == "0.3"
+    assert lab.slider("Hidden width").input_value() == "64"
+    assert lab.slider("Epochs").input_value() == "500"
+    shown = lab.page.locator('[data-testid="stSliderThumbValue"]').all_inner_texts()
+    assert shown[:3] == ["0.30", "64", "500"], shown
+    assert lab.page.get_by_role("combobox", name="Dataset", include_hidden=True).input_value() == "sine"
+    assert lab.page.get_by_role("combobox", name="Preset").input_value() == "Custom"
+    assert lab.status()["total"] == 500  # the run itself has these settings
+    for part in ("p=0.3", "width=64", "epochs=500", "dataset=sine"):
+        assert part in lab.page.url
+    lab.assert_clean()
+
+
+def test_zoom_survives_updates(open_lab):
+    lab = open_lab(f"{SMALL}&seed=14")
+    loss = lab.page.locator(f'{CHART}[data-key="loss"]')
+    loss.evaluate("d => { window.__loss = d; }")
+    # Drag-zoom as a user does. (A scripted Plotly.relayout is not a user edit: Plotly's uirevision
+    # only protects GUI edits, so the figure's own x range would win on the next update.)
+    box = loss.locator(".nsewdrag").first.bounding_box()
+    y = box["y"] + box["height"] / 2
+    lab.page.mouse.move(box["x"] + 0.2 * box["width"], y)
+    lab.page.mouse.down()
+    lab.page.mouse.move(box["x"] + 0.4 * box["width"], y, steps=8)
+    lab.page.mouse.up()
+    zoomed = lab.loss()
+    lo, hi = zoomed["range"]
+    assert 0 < lo < hi < 3000 and hi - lo < 1500, zoomed  # zoomed in, from the default [0, 3000]
+    lab.wait(f"() => Number(window.__loss.dataset.updates) >= {zoomed['updates'] + 3}")
+    later = lab.loss()
+    assert later["range"] == zoomed["range"], (zoomed, later)
+    assert later["n"] > zoomed["n"]  # data kept arriving under the zoom
+    assert lab.page.evaluate("() => window.__loss.isConnected")  # same node: never remounted
+    lab.assert_clean()
+
+
+def test_malformed_link_is_clamped_with_a_warning(open_lab):
+    lab = open_lab("p=banana&width=-3")
+    warning = lab.page.locator('[data-testid="stAlert"]').filter(has_text="not valid")
+    assert warning.count() == 1
+    text = warning.inner_text()
+    assert "banana" in text and "width" in text, text
+    assert lab.slider("Drop probability p").input_value() == "0.5"  # fell back to the default
+    assert lab.slider("Hidden width").input_value() == "1"  # clamped to the lowest width
+    assert "banana" not in lab.page.url and "width=1" in lab.page.url  # the address bar is corrected
+    assert lab.page.get_by_text("Traceback").count() == 0
+    lab.assert_clean()
