@@ -96,7 +96,18 @@ def loss_figure(snap: Snapshot, t: Text = ENGLISH) -> Figure:
                            name=t("figures.test_of", name=model_name(p, t)), line=dict(color=color, width=3)))
     return figure(traces, t("figures.loss_title"),
                   xaxis=dict(title=dict(text=t("figures.iteration")), range=[0, snap.total]),
-                  yaxis=dict(type="log", title=dict(text=t("figures.mse_axis")), exponentformat="power", dtick="D2"))
+                  yaxis=dict(type="log", title=dict(text=t("figures.mse_axis")), tickvals=log_ticks(h["train"], h["test"])))
+
+
+def log_ticks(*arrays: np.ndarray) -> list[float]:
+    """Powers of ten across the data, with 2× and 5× added when it spans less than two decades."""
+    values = np.concatenate([a.ravel() for a in arrays]) if arrays else np.zeros(0)
+    values = values[np.isfinite(values) & (values > 0)]
+    if not values.size:
+        return []
+    lo, hi = int(np.floor(np.log10(values.min()))), int(np.ceil(np.log10(values.max())))
+    steps = (1,) if hi - lo >= 2 else (1, 2, 5)
+    return [float(s * 10.0 ** e) for e in range(lo, hi + 1) for s in steps]
 
 
 def _positive(values: np.ndarray) -> np.ndarray:
@@ -124,6 +135,8 @@ def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH) -> Figure:
                            colorscale=[[0, "#1f1f1f"], [1, MODEL_COLORS[1]]],
                            hovertemplate="%{y}, %{x}: %{z}<extra>" + t("figures.mask_hover") + "</extra>", **_axis(l)))
         layout["xaxis" + ("" if l == 0 else str(l + 1))]["title"] = dict(text=t("figures.sample"))
+        if l:  # unit numbers once, on the left: inner labels would overlap the next panel
+            layout[f"yaxis{l + 1}"]["showticklabels"] = False
     layout["yaxis"]["title"] = dict(text=t("figures.unit"))
     shown = min(masks.shape[2], MAX_MASK_UNITS)
     note = t("figures.masks_note", shown=shown, total=masks.shape[2]) if masks.shape[2] > shown else ""

@@ -68,6 +68,10 @@ class Job:
         self.error = ""  # set when training raised: the message for this run's viewers
         self.viewers: dict[str, float] = {}  # session id → time of its last poll
         self.thread: threading.Thread | None = None
+        # A fork replaying to its parent's iteration shows the parent's snapshot until it gets there,
+        # so the viewer sees the view they paused, not a fast-forward from iteration 0.
+        self.stand_in: Snapshot | None = None
+        self.replay_to = 0
 
     @property
     def finished(self) -> bool:
@@ -162,6 +166,8 @@ class Runner:
             fork = Job(config, private=True)
             if hold or at:
                 fork.control.pause()
+            if at:
+                fork.stand_in, fork.replay_to = job.latest, at
             return self._join(viewer, fork.start(self, replay_to=at))
 
     def latest(self, viewer: str) -> Snapshot | Queued | None:
@@ -177,6 +183,11 @@ class Runner:
                     return None
                 ahead = self._queue[:self._queue.index(job)]
                 return Queued(ahead=sum(not j.control.cancelled for j in ahead))
+        if job.stand_in is not None:
+            caught_up = job.latest is not None and job.latest.iteration >= job.replay_to
+            if not caught_up and not job.finished:
+                return job.stand_in
+            job.stand_in = None
         return job.latest
 
     def job_of(self, viewer: str) -> Job | None:

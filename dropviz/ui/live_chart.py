@@ -115,6 +115,10 @@ async function draw(c, d) {
 }
 
 export default function ({ data, parentElement }) {
+  if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
+    loadPlotly(data.plotly_js).catch((e) => console.error(e));
+    return () => {};
+  }
   let c = charts.get(parentElement);
   if (!c) {
     // Create the div once per instance; later renders reuse it (never remount).
@@ -126,7 +130,10 @@ export default function ({ data, parentElement }) {
     parentElement.appendChild(div);
     c = { div, next: null, busy: false };
     // Fill the column: follow container width changes, not only window resizes.
-    c.ro = new ResizeObserver(() => { if (window.Plotly && c.div._fullLayout) window.Plotly.Plots.resize(c.div); });
+    // Only a div still on the page can be resized: Streamlit may just have removed it.
+    c.ro = new ResizeObserver(() => {
+      if (window.Plotly && c.div._fullLayout && c.div.isConnected) window.Plotly.Plots.resize(c.div).catch(() => {});
+    });
     c.ro.observe(div);
     charts.set(parentElement, c);
   }
@@ -266,6 +273,15 @@ def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
     return d, template
 
 
+def preload_plotly() -> None:
+    """Start loading plotly.js (4.8 MB) as the page opens, not when the first chart's data arrives."""
+    _component(key="dropviz-plotly-preload", data={"preload": True, "plotly_js": _plotly_url()}, height=0)
+
+
+def _plotly_url() -> str:
+    return _serve_dir("plotlyjs", _PKG_DATA) + "/plotly.min.js"
+
+
 def live_chart(figure: go.Figure | dict | tuple[dict, dict | None], *, key: str, height: int = 360) -> None:
     """Show ``figure`` and update it in place on later reruns with the same key.
 
@@ -277,7 +293,7 @@ def live_chart(figure: go.Figure | dict | tuple[dict, dict | None], *, key: str,
     payload = {
         "figure": fig,
         "template": _template_url(template) if template else None,
-        "plotly_js": _serve_dir("plotlyjs", _PKG_DATA) + "/plotly.min.js",
+        "plotly_js": _plotly_url(),
         "key": key,
         "height": height,
     }

@@ -73,17 +73,22 @@ def _live_view(config: LabConfig, live: bool) -> None:
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
-    if job.error:
-        st.error(job.error + " " + t("lab.error_hint"))
-    if isinstance(snap, Queued):
-        st.info(t("lab.queued", ahead=snap.ahead))
-    elif snap is None:
-        st.info(t("lab.starting"))
-    else:
-        _status(snap, job)
-        _charts(snap)
-        if not live:
-            _downloads(snap, config)
+    with st.container():  # one block whatever it holds, so the charts below never move or remount
+        if job.error:
+            st.error(job.error + " " + t("lab.error_hint"))
+        if isinstance(snap, Queued):
+            st.info(t("lab.queued", ahead=snap.ahead))
+        elif snap is None:
+            st.info(t("lab.starting"))
+        else:
+            _status(snap, job)
+    if isinstance(snap, Snapshot):
+        st.session_state.lab_shown = snap
+    shown = st.session_state.get("lab_shown")  # until a new run's first frame: the last one drawn
+    if shown is not None:
+        _charts(shown)
+    if isinstance(snap, Snapshot) and not live:
+        _downloads(snap, config)
     if live and (job.finished or not job.control.busy):
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
 
