@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import importlib
+import logging
+
 import streamlit as st
 
-from . import page
+from . import urlstate
 from .common import language_picker, projector_css, t
+from .live_chart import preload_plotly
+
+log = logging.getLogger("dropviz")
+
+# url path → module with render(); the lab first. Each page's title is its "<name>.nav" text.
+PAGES = {
+    "lab": "dropviz.ui.page",
+    "scaling": "dropviz.ui.lessons.scaling",
+    "ensemble": "dropviz.ui.lessons.ensemble",
+    "sweep": "dropviz.ui.lessons.sweep",
+    "droppath": "dropviz.ui.lessons.droppath",
+    "l2": "dropviz.ui.lessons.l2",
+    "costs": "dropviz.ui.lessons.costs",
+}
+NAV_KEY = {"lab": "lab.nav"}
 
 
 def run() -> None:
+    urlstate.keep_all()  # settings survive a visit to another page
     language_picker()
     projector_css()
-    pages = [st.Page(page.render, title=t("lab.nav"), url_path="lab", default=True)]
+    # The lab is the default page, served at "/" (a default page has no path of its own).
+    pages = [st.Page(_guarded(name, module), title=t(NAV_KEY.get(name, f"{name}.nav")),
+                     **({"default": True} if name == "lab" else {"url_path": name})) for name, module in PAGES.items()]
+    with st.sidebar:  # invisible: plotly.js starts loading while the first run starts
+        preload_plotly()
     st.navigation(pages).run()
+
+
+def _guarded(name: str, module: str):
+    """The page's render(), imported when first shown; a failure is a message on that page alone."""
+    def page() -> None:
+        try:
+            importlib.import_module(module).render()
+        except Exception:  # st.rerun / st.stop are BaseExceptions and pass through
+            log.exception("page %s failed", name)
+            st.error(t("app.page_error"))
+    page.__name__ = f"page_{name}"  # Streamlit tells pages apart by their function's name
+    return page

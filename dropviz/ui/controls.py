@@ -10,6 +10,7 @@ import streamlit as st
 
 from ..config import DEFAULTS, LIMITS, PRESETS, LabConfig, clamp, preset, to_query
 from ..devices import cuda_available
+from . import urlstate
 from .common import classroom_query, hidden, t
 
 KEY = "w_{}".format  # session-state key of a field's widget
@@ -25,6 +26,7 @@ def load_url_once() -> list[str]:
                if (v := st.query_params.get_all(k))}
         config, notices = clamp(raw)
         _set_widgets(config)
+        urlstate.remember([KEY(name) for name in LIMITS] + ["w_preset"])
         st.session_state.url_notices = notices
         st.session_state.w_preset = _matching_preset(config)
     return st.session_state.url_notices

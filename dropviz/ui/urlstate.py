@@ -50,10 +50,27 @@ def key(page: str, name: str) -> str:
     return f"{page}_{name}"
 
 
+REGISTRY = "_kept_widget_keys"  # every widget key whose value must outlive a visit to another page
+
+
+def remember(keys: list[str]) -> None:
+    """Keep these widgets' values while their page is not shown (see `keep_all`)."""
+    st.session_state.setdefault(REGISTRY, set()).update(keys)
+
+
+def keep_all() -> None:
+    """Call at the top of every run: Streamlit forgets the value of a widget that a run does not
+    draw (another page is shown); values set by code are kept, so set each to itself."""
+    for k in st.session_state.get(REGISTRY, ()):
+        if k in st.session_state:
+            st.session_state[k] = st.session_state[k]
+
+
 def load(page: str, params: dict[str, Param]) -> list[str]:
     """On the page's first run in this session: widgets ← URL. Returns the names that were changed."""
     flag = f"{page}__loaded"
     if flag not in st.session_state:
+        remember([key(page, name) for name in params])
         changed = []
         for name, param in params.items():
             raw = st.query_params.get_all(name)

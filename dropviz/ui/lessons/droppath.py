@@ -1,0 +1,71 @@
+"""Lesson page "Dropout vs DropPath": element-wise masks next to per-sample masks on a residual block."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ...i18n import translator
+from ...lesson_figures import droppath as figures
+from ...lessons import droppath
+from .. import urlstate
+from ..common import hidden, lang, t
+from ..live_chart import live_chart
+from ..urlstate import Param
+
+PAGE = "droppath"
+PARAMS = {
+    "p": Param(0.2, 0.0, 0.9),  # drop probability of both methods
+    "seed": Param(0, 0, 2**31 - 1),  # seeds input, branch weights and masks; "new masks" adds one
+}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _run(p: float, seed: int) -> droppath.BlockResult:
+    return droppath.run(p, seed)
+
+
+def render() -> None:
+    changed = urlstate.load(PAGE, PARAMS)
+    st.title(t("droppath.title"))
+    if changed:
+        st.warning(t("droppath.url_warning", names=", ".join(changed)))
+    st.markdown(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES))
+    _controls()
+    v = urlstate.values(PAGE, PARAMS)
+    urlstate.sync(PAGE, PARAMS)
+
+    r = _run(v["p"], v["seed"])
+    tr = translator(lang())
+    live_chart(figures.masks_figure(r, tr), key="droppath-masks", height=380)
+    left, right = st.columns([2, 3])
+    with left:
+        live_chart(figures.rates_figure(r, tr), key="droppath-rates", height=340)
+    with right:
+        st.markdown(_table(r))
+    if not hidden("explain"):
+        st.markdown(t("droppath.where"))
+
+
+def _new_masks() -> None:
+    k = urlstate.key(PAGE, "seed")
+    st.session_state[k] = (int(st.session_state.get(k, 0)) + 1) % 2**31
+
+
+def _controls() -> None:
+    left, right = st.columns([4, 1])
+    if not hidden("p"):
+        left.slider(t("droppath.p"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "p"), help=t("droppath.p_help"))
+    right.button(t("droppath.new_masks"), on_click=_new_masks, help=t("droppath.new_masks_help"),
+                 use_container_width=True)
+
+
+def _table(r: droppath.BlockResult) -> str:
+    """Observed drop rates of both methods against p, and what each zeroes."""
+    n_batches, entries = len(r.dropout_rates), droppath.SAMPLES * droppath.FEATURES
+    return t("droppath.table", p=f"{r.p:g}", samples=droppath.SAMPLES, n=n_batches,
+             d_rate=f"{r.dropout_rate:.1%}", dp_rate=f"{r.droppath_rate:.1%}",
+             d_mean=f"{r.dropout_rates.mean():.1%}", dp_mean=f"{r.droppath_rates.mean():.1%}",
+             d_std=f"{r.dropout_rates.std(ddof=1):.1%}", dp_std=f"{r.droppath_rates.std(ddof=1):.1%}",
+             d_theory=f"{droppath.rate_std(r.p, entries):.1%}", dp_theory=f"{droppath.rate_std(r.p, droppath.SAMPLES):.1%}",
+             d_partial=droppath.partial_rows(r.dropout_keep), dp_partial=droppath.partial_rows(r.droppath_keep),
+             d_identity=int((r.dropout_out == r.x).all(axis=1).sum()), dp_identity=r.identity_rows)

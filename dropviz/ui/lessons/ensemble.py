@@ -1,0 +1,130 @@
+"""Lesson page "Dropout as an ensemble": the lab's dropout model as T sub-networks, their average and eval mode."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import streamlit as st
+
+from ...config import LIMITS, LabConfig
+from ...i18n import translator
+from ...lesson_figures import ensemble as figures
+from ...lessons import ensemble
+from .. import controls, urlstate
+from ..common import hidden, lang, t
+from ..live_chart import live_chart
+from ..urlstate import Param
+
+PAGE = "ensemble"
+PARAMS = {
+    "act": Param("relu", choices=tuple(ensemble.ACTIVATIONS)),  # the network's activation
+    "masks": Param(100, 10, 300),  # sub-networks drawn
+    "mask_seed": Param(0, 0, 2**31 - 1),  # seeds their masks; "new masks" adds one
+}
+LAB_KEYS = [controls.KEY(name) for name in LIMITS] + ["w_preset"]
+NEAR, FAR = 0.05, 0.5  # distances from the nearest training point compared in the text
+Z_SAMPLING = 3.0  # a gap under 3 standard errors (root mean square over x) is sampling noise
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _trained(config_items: tuple, activation: str) -> tuple[ensemble.Net, float]:
+    """The trained network (shared, never modified) and the seconds its training took."""
+    start = time.perf_counter()
+    net = ensemble.train(LabConfig(**dict(config_items)), activation)
+    return net, time.perf_counter() - start
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _sample(config_items: tuple, activation: str, masks: int, seed: int) -> ensemble.Ensemble:
+    net, _ = _trained(config_items, activation)
+    return ensemble.sample(net, LabConfig(**dict(config_items)), masks, seed)
+
+
+def render() -> None:
+    changed = urlstate.load(PAGE, PARAMS)
+    notices = controls.load_url_once()  # the lab's settings may be in the link too
+    lab_config = controls.read_config()
+    config = ensemble.budgeted(lab_config)
+    st.title(t("ensemble.title"))
+    if changed or notices:
+        st.warning(t("ensemble.url_warning", names=", ".join(changed + notices)))
+    st.markdown(t("ensemble.intro"))
+    _controls()
+    v = urlstate.values(PAGE, PARAMS)
+    _sync_url(v, lab_config)
+
+    items = tuple(sorted(config.to_dict().items()))
+    with st.spinner(t("ensemble.training")):
+        _, seconds = _trained(items, v["act"])
+    st.caption(_model_caption(lab_config, config, v["act"], seconds))
+    if config.p == 0:
+        st.info(t("ensemble.no_dropout"))
+    masks = ensemble.budgeted_masks(v["masks"], config)
+    ens = _sample(items, v["act"], masks, v["mask_seed"])
+
+    tr = translator(lang())
+    left, right = st.columns([3, 2])
+    with left:
+        live_chart(figures.ensemble_figure(ens, tr), key="ensemble-curves", height=400)
+    with right:
+        live_chart(figures.spread_figure(ens, tr), key="ensemble-spread", height=400)
+    if masks < v["masks"]:
+        st.caption(t("ensemble.masks_capped", used=masks, asked=v["masks"]))
+    st.markdown(_claims(ens, v["act"]))
+    if not hidden("explain"):
+        with st.expander(t("ensemble.why_title")):
+            st.markdown(t("ensemble.why_body"))
+
+
+def _sync_url(values: dict, lab_config: LabConfig) -> None:
+    """Address bar ← this page's settings and the lab's (so a shared link trains the same model)."""
+    wanted = {n: _fmt(x) for n, x in values.items() if x != PARAMS[n].default} | controls.page_query(lab_config)
+    if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [x] for k, x in wanted.items()}:
+        st.query_params.from_dict(wanted)
+
+
+def _fmt(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _new_masks() -> None:
+    k = urlstate.key(PAGE, "mask_seed")
+    st.session_state[k] = (int(st.session_state.get(k, 0)) + 1) % 2**31
+
+
+def _controls() -> None:
+    cols = st.columns([3, 3, 2])
+    cols[0].radio(t("ensemble.act"), PARAMS["act"].choices, key=urlstate.key(PAGE, "act"), horizontal=True,
+                  format_func=lambda a: t(f"ensemble.acts.{a}"), help=t("ensemble.act_help"))
+    cols[1].slider(t("ensemble.masks"), 10, 300, step=10, key=urlstate.key(PAGE, "masks"), help=t("ensemble.masks_help"))
+    cols[2].button(t("ensemble.new_masks"), on_click=_new_masks, help=t("ensemble.new_masks_help"),
+                   use_container_width=True)
+
+
+def _model_caption(lab: LabConfig, used: LabConfig, act: str, seconds: float) -> str:
+    text = t("ensemble.model", p=f"{used.p:g}", width=used.width, depth=used.depth, epochs=f"{used.epochs:,}",
+             points=used.n_points, dataset=used.dataset, seed=used.seed, seconds=f"{seconds:.1f}")
+    if used.epochs < lab.epochs:
+        text += " " + t("ensemble.capped", lab=f"{lab.epochs:,}", used=f"{used.epochs:,}")
+    if act == "linear":
+        text += " " + t("ensemble.linear_note", clip=f"{ensemble.LINEAR_CLIP:g}")
+    return text
+
+
+def _mean_where(values: np.ndarray, where: np.ndarray) -> str:
+    return f"{values[where].mean():.3f}" if where.any() else "–"
+
+
+def _claims(ens: ensemble.Ensemble, act: str) -> str:
+    """Every claim with its number, computed from this draw of sub-networks."""
+    z = ensemble.gap_in_stderrs(ens)
+    gap = t("ensemble.gap", mean=f"{ens.gap.mean():.3f}", max=f"{ens.gap.max():.3f}", n=len(ens.subnets),
+            se=f"{ens.stderr.mean():.3f}", z=f"{z:.1f}")
+    verdict = t("ensemble.sampling" if z < Z_SAMPLING else "ensemble.systematic", z=f"{z:.1f}")
+    why = t(f"ensemble.why_{act}")
+    d = ens.distance
+    corr = np.corrcoef(d, ens.spread)[0, 1] if ens.spread.std() > 0 else float("nan")
+    spread = t("ensemble.spread", near=_mean_where(ens.spread, d < NEAR), far=_mean_where(ens.spread, d > FAR),
+               near_d=f"{NEAR:g}", far_d=f"{FAR:g}", corr=f"{corr:.2f}" if np.isfinite(corr) else "–")
+    return f"- {gap} {verdict} {why}\n- {spread}"
