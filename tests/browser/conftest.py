@@ -47,55 +47,19 @@ def browser():
 
 @pytest.fixture
 def streamlit_server():
-    """Factory: ``streamlit_server(script_path, env=None) -> base_url``.
-
-    Starts `streamlit run` on a free port, waits for /_stcore/health, and
-    terminates every server it started at teardown.
-    """
-    procs: list[tuple[subprocess.Popen, object]] = []
+    """Factory: ``streamlit_server(script_path, env=None) -> base_url``; every server stops at teardown."""
+    servers: list[StreamlitServer] = []
 
     def start(script_path: str | os.PathLike, env: dict[str, str] | None = None) -> str:
-        port = free_port()
-        full_env = {**os.environ, **(env or {})}
-        # Make the repo importable from the app without installing it.
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH")) if p
-        )
-        # A file, not a pipe: nobody drains a pipe, so a chatty server could block.
-        log = tempfile.NamedTemporaryFile("w+", prefix="streamlit-", suffix=".log")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script_path),
-             "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-        )
-        procs.append((proc, log))
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log.read()}")
-            try:
-                with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return base_url
-            except OSError:
-                time.sleep(0.2)
-        log.seek(0)
-        pytest.fail(f"streamlit not healthy after 60 s:\n{log.read()}")
+        servers.append(StreamlitServer(script_path, env))
+        try:
+            return servers[-1].wait_healthy()
+        except RuntimeError as exc:
+            pytest.fail(str(exc))
 
     yield start
-
-    for proc, log in procs:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    for server in servers:
+        server.stop()
 
 
 # --- one server per module, and the same start/stop for the UI benchmark -------------------------

@@ -135,6 +135,8 @@ def test_default_page_shows_all_charts_without_errors(open_lab):
     if os.environ.get("DROPVIZ_SCREENSHOTS") == "1":
         time.sleep(6)  # let it train a while, as a teacher would see it
         SCREENSHOT.parent.mkdir(exist_ok=True)
+        lab.page.set_viewport_size({"width": 1400, "height": 1450})  # every chart, not half of them
+        time.sleep(1)
         lab.page.screenshot(path=str(SCREENSHOT))
     lab.assert_clean()
 
