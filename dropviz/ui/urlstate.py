@@ -58,12 +58,19 @@ def remember(keys: list[str]) -> None:
     st.session_state.setdefault(REGISTRY, set()).update(keys)
 
 
+SHADOW = "_kept_widget_values"  # the last value seen of each kept widget, under a key no widget owns
+
+
 def keep_all() -> None:
-    """Call at the top of every run: Streamlit forgets the value of a widget that a run does not
-    draw (another page is shown); values set by code are kept, so set each to itself."""
+    """Call at the top of every run. Streamlit drops a widget's value when the user switches to a
+    page that does not draw it, before that page's run starts; so remember every value seen here
+    and put back the ones that went missing."""
+    shadow = st.session_state.setdefault(SHADOW, {})
     for k in st.session_state.get(REGISTRY, ()):
         if k in st.session_state:
-            st.session_state[k] = st.session_state[k]
+            shadow[k] = st.session_state[k]
+        elif k in shadow:
+            st.session_state[k] = shadow[k]
 
 
 def load(page: str, params: dict[str, Param]) -> list[str]:

@@ -47,3 +47,18 @@ def test_page_draws_with_no_error_and_no_missing_text(browser, lab_server, name,
         time.sleep(2)
         page.screenshot(path=str(ASSETS / f"page_{name}.png"), full_page=True)
     context.close()
+
+
+def test_settings_survive_a_visit_to_other_pages(browser, lab_server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{lab_server.url}/?p=0.3&width=16&epochs=50")
+    page.wait_for_selector('[data-testid="stSliderThumbValue"]', timeout=30_000)
+    time.sleep(2)
+    for link in ("Dropout vs DropPath", "Why 1/(1−p)?", "Lab: dropout vs none"):
+        page.get_by_role("link", name=link).click()
+        time.sleep(3)
+    page.wait_for_selector('[data-testid="stSliderThumbValue"]', timeout=30_000)
+    values = page.locator('[data-testid="stSliderThumbValue"]').all_inner_texts()[:3]
+    assert values == ["0.30", "16", "50"]
+    assert page.evaluate("location.search") == "?p=0.3&width=16&epochs=50"
+    page.close()
