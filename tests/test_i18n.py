@@ -36,8 +36,9 @@ def page_texts(at: AppTest) -> list[str]:
     """Every text a page shows: markdown, labels, help, captions, warnings, buttons, charts."""
     texts = [el.value for kind in ("markdown", "caption", "title", "warning", "info", "error")
              for el in getattr(at, kind)]
-    texts += [w.label for kind in ("slider", "button", "selectbox", "number_input") for w in getattr(at, kind)]
-    texts += [w.help or "" for kind in ("slider", "button", "selectbox") for w in getattr(at, kind)]
+    widgets = ("slider", "button", "selectbox", "number_input", "radio", "select_slider")
+    texts += [w.label for kind in widgets for w in getattr(at, kind)]
+    texts += [w.help or "" for kind in widgets for w in getattr(at, kind)]
     texts += [el.proto.json for el in at.get("bidi_component")]
     return texts
 

@@ -16,12 +16,8 @@ from tests.test_i18n import page_texts
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, as the runner's jobs do: two threads on a shared 2-core machine crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here trains on one thread (tests/conftest.py)."""
 
 
 def test_iterations_to_is_the_first_recorded_crossing():
@@ -77,13 +73,6 @@ def test_the_figures_draw_every_p_and_mark_the_crossings():
 APP = "from dropviz.ui.lessons.costs import render\nrender()"
 QUICK = {"width": "8", "epochs": "40"}
 
-
-@pytest.fixture
-def shutdown_runner():
-    yield
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
 
 
 def test_the_page_runs_at_its_defaults(shutdown_runner):

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_i18n import page_texts
+
 from dropviz.i18n import catalog, translator
 from dropviz.lesson_figures import droppath as figures
 from dropviz.lessons import droppath
@@ -75,12 +77,7 @@ def page(**query) -> AppTest:
     return at.run()
 
 
-def texts(at: AppTest) -> list[str]:
-    out = [el.value for kind in ("markdown", "caption", "title", "warning", "info", "error") for el in getattr(at, kind)]
-    out += [w.label for kind in ("slider", "button") for w in getattr(at, kind)]
-    out += [w.help or "" for kind in ("slider", "button") for w in getattr(at, kind)]
-    out += [el.proto.json for el in at.get("bidi_component")]
-    return out
+texts = page_texts  # every text the page shows (tests/test_i18n.py)
 
 
 def test_page_at_defaults_and_with_p_moved():

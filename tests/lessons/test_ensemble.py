@@ -7,6 +7,8 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.test_i18n import page_texts
+
 from dropviz import train as lab_train
 from dropviz.config import LabConfig
 from dropviz.i18n import catalog, translator
@@ -129,12 +131,7 @@ def page(**query) -> AppTest:
     return at.run()
 
 
-def texts(at: AppTest) -> list[str]:
-    out = [el.value for kind in ("markdown", "caption", "title", "warning", "info", "error") for el in getattr(at, kind)]
-    out += [w.label for kind in ("slider", "button", "radio") for w in getattr(at, kind)]
-    out += [w.help or "" for kind in ("slider", "button", "radio") for w in getattr(at, kind)]
-    out += [el.proto.json for el in at.get("bidi_component")]
-    return out
+texts = page_texts  # every text the page shows (tests/test_i18n.py)
 
 
 def test_page_trains_the_labs_model_and_reports_the_gap():

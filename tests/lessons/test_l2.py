@@ -20,12 +20,8 @@ SMALL = LabConfig(width=16, epochs=150, device="cpu")
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, as the runner's jobs do: two threads on a shared 2-core machine crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here trains on one thread (tests/conftest.py)."""
 
 
 def last(snaps):
@@ -94,13 +90,6 @@ def test_the_figures_have_a_line_per_model_and_layer(final):
 APP = "from dropviz.ui.lessons.l2 import render\nrender()"
 QUICK = {"width": "8", "epochs": "40"}
 
-
-@pytest.fixture
-def shutdown_runner():
-    yield
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
 
 
 def test_the_page_runs_at_its_defaults(shutdown_runner):

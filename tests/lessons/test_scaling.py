@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.test_i18n import page_texts
+
 from dropviz.i18n import catalog, translator
 from dropviz.lesson_figures import scaling as figures
 from dropviz.lessons import scaling
@@ -98,13 +100,7 @@ def test_zoom_figure_and_translations():
 
 # --- the page -------------------------------------------------------------------------------
 
-def texts(at: AppTest) -> list[str]:
-    """Every text the page shows: markdown, labels, help, warnings, buttons and the charts' JSON."""
-    out = [el.value for kind in ("markdown", "caption", "title", "warning", "info", "error") for el in getattr(at, kind)]
-    out += [w.label for kind in ("slider", "button", "radio") for w in getattr(at, kind)]
-    out += [w.help or "" for kind in ("slider", "button", "radio") for w in getattr(at, kind)]
-    out += [el.proto.json for el in at.get("bidi_component")]
-    return out
+texts = page_texts  # every text the page shows (tests/test_i18n.py)
 
 
 def page(**query) -> AppTest:

@@ -24,12 +24,8 @@ SMALL = LabConfig(width=16, epochs=40, snapshot_every=10, device="cpu")
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Train on one thread, as the runner's jobs do: two threads on a shared 2-core machine crawl."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test here trains on one thread (tests/conftest.py)."""
 
 
 def last(snaps):
@@ -128,13 +124,6 @@ def test_the_figure_marks_the_best_p_and_the_diverged_ones():
 APP = "from dropviz.ui.lessons.sweep import render\nrender()"
 QUICK = {"width": "8", "epochs": "40", "p_step": "0.3", "n_seeds": "2"}
 
-
-@pytest.fixture
-def shutdown_runner():
-    yield
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
 
 
 def until_done(at: AppTest, marker: str, timeout: float = 40) -> str:
