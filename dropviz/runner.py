@@ -179,10 +179,10 @@ class Runner:
             job.viewers[viewer] = time.monotonic()
         if job.latest is None and not job.finished:
             with self._queue_lock:
-                if job not in self._queue:
-                    return None
-                ahead = self._queue[:self._queue.index(job)]
-                return Queued(ahead=sum(not j.control.cancelled for j in ahead))
+                if job in self._queue:
+                    ahead = self._queue[:self._queue.index(job)]
+                    return Queued(ahead=sum(not j.control.cancelled for j in ahead))
+            # started, no snapshot yet: a fork still shows its stand-in, anything else None
         if job.stand_in is not None:
             caught_up = job.latest is not None and job.latest.iteration >= job.replay_to
             if not caught_up and not job.finished:
