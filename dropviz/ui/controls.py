@@ -17,6 +17,7 @@ KEY = "w_{}".format  # session-state key of a field's widget
 PRESET_CHOICES = (*PRESETS, "custom")
 VIEW_FIELDS = ("snapshot_every", "mc_samples", "variant", "device")  # a preset leaves these alone
 BUTTONS = ("train", "pause", "step", "reset")
+P_MAX = 0.999  # the p slider's end: p must stay below 1
 
 
 def load_url_once() -> list[str]:
@@ -25,6 +26,9 @@ def load_url_once() -> list[str]:
         raw = {k: (v if len(v) > 1 else v[0]) for k in st.query_params
                if (v := st.query_params.get_all(k))}
         config, notices = clamp(raw)
+        if config.p > P_MAX:  # valid (p < 1) but past the slider's end
+            notices.append(f"p: {config.p!r} is beyond the slider; using {P_MAX}")
+            config = config.with_(p=P_MAX)
         _set_widgets(config)
         urlstate.remember([KEY(name) for name in LIMITS] + ["w_preset"])
         st.session_state.url_notices = notices
@@ -58,9 +62,9 @@ def sidebar() -> str | None:
     if not hidden("preset"):
         sb.selectbox(t("lab.labels.preset"), PRESET_CHOICES, key="w_preset", on_change=_apply_preset,
                      format_func=lambda name: t(f"lab.presets.{name}"), help=t("lab.help.preset"))
-    for name, lo, hi, step in (("p", 0.0, 0.99, 0.01), ("width", 1, 1024, 1), ("epochs", 1, 20_000, 1)):
+    for name, step in (("p", 0.01), ("width", 1), ("epochs", 1)):
         if not hidden(name):
-            _slider(sb, name, lo, hi, step)
+            _slider(sb, name, step)
     pressed = None
     if not hidden("buttons"):
         for col, action in zip(sb.columns(2) + sb.columns(2), BUTTONS):
@@ -70,25 +74,28 @@ def sidebar() -> str | None:
     if hidden("advanced"):
         return pressed
     with sb.expander(t("lab.advanced")):
-        _slider(st, "depth", 1, 6, 1)
+        _slider(st, "depth", 1)
         _number(st, "lr", "%.5g")
         _select(st, "optimizer")
         _number(st, "weight_decay", "%.5g")
-        _slider(st, "n_points", 2, 500, 1)
-        _slider(st, "noise", 0.0, 3.0, 0.05)
+        _slider(st, "n_points", 1)
+        _slider(st, "noise", 0.05)
         _select(st, "dataset")
         _number(st, "seed", "%d")
         _select(st, "variant")
         if cuda_available():
             _select(st, "device")
-        _slider(st, "snapshot_every", 1, 200, 1)
-        _slider(st, "mc_samples", 0, 100, 1)
+        _slider(st, "snapshot_every", 1)
+        _slider(st, "mc_samples", 1)
     return pressed
 
 
-def _slider(where, name: str, lo, hi, step) -> None:
-    where.slider(t(f"lab.labels.{name}"), lo, hi, step=step, key=KEY(name), help=t(f"lab.help.{name}"),
-                 on_change=_mark_custom)
+def _slider(where, name: str, step) -> None:
+    """A slider over the field's whole range (the config's limits), so any valid link fits on it."""
+    limit, kind = LIMITS[name], type(getattr(DEFAULTS, name))
+    hi = P_MAX if name == "p" else limit.hi
+    where.slider(t(f"lab.labels.{name}"), kind(limit.lo), kind(hi), step=kind(step), key=KEY(name),
+                 help=t(f"lab.help.{name}"), on_change=_mark_custom)
 
 
 def _number(where, name: str, fmt: str) -> None:
