@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -168,6 +169,7 @@ _component = st.components.v2.component(
 )
 
 
+@functools.lru_cache(maxsize=None)
 def _serve_dir(name: str, path: Path) -> str:
     """Register ``path`` as a v1 component dir and return its URL.
 
@@ -175,6 +177,8 @@ def _serve_dir(name: str, path: Path) -> str:
     /component/<module>.<name>/ (live_chart always runs inside a script run,
     which declare_component needs); re-declaring the same path is a no-op.
     """
+    # Once per process (cached): declaring on every chart of every rerun cost hundreds of
+    # registrations a second under a class's load.
     comp = declare_component(name, path=str(path))
     base = str(st.get_option("server.baseUrlPath") or "").strip("/")
     return (f"/{base}" if base else "") + f"/component/{comp.name}"
@@ -184,8 +188,22 @@ _template_dir: Path | None = None
 _template_lock = threading.Lock()  # sessions run scripts in parallel threads
 
 
+_template_urls: dict[int, tuple[dict, str]] = {}  # id(template) → (template, url): the same object again is free
+
+
 def _template_url(template: dict) -> str:
     """Store a layout template once, named by its hash, and return its URL."""
+    known = _template_urls.get(id(template))
+    if known is not None and known[0] is template:
+        return known[1]
+    url = _write_template(template)
+    if len(_template_urls) > 16:  # go.Figure templates are new objects each time: stay bounded
+        _template_urls.clear()
+    _template_urls[id(template)] = (template, url)
+    return url
+
+
+def _write_template(template: dict) -> str:
     global _template_dir
     with _template_lock:
         if _template_dir is None:
