@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 
 class Control:
@@ -21,6 +22,8 @@ class Control:
         self._step_credit = 0  # iterations allowed while paused
         self._just_stepped = False
         self._next_frame = 0.0
+        self.on_idle: Callable[[], None] | None = None  # called before a pause blocks the loop
+        self.on_busy: Callable[[], bool] = lambda: True  # called after; False = cancelled meanwhile
 
     # --- called from any thread -------------------------------------------------------------
     def pause(self) -> None:
@@ -60,18 +63,27 @@ class Control:
 
     # --- called by the training loop ---------------------------------------------------------
     def wait(self) -> bool:
-        """Block while paused; False once cancelled. Called before every iteration."""
+        """Block while paused; False once cancelled. Called before every iteration.
+
+        While blocked, `on_idle()` runs first and `on_busy()` after (the runner lends the paused
+        run's training thread slot to others); `on_busy()` returning False means cancelled.
+        """
         if not self._paused and not self._cancelled:  # the fast path takes no lock
             return True
         with self._cond:
+            blocking = self._paused and not self._step_credit and not self._cancelled
+        if blocking and self.on_idle:
+            self.on_idle()
+        with self._cond:
             while self._paused and not self._step_credit and not self._cancelled:
                 self._cond.wait()
-            if self._cancelled:
-                return False
-            if self._paused:
+            go = not self._cancelled
+            if go and self._paused:
                 self._step_credit -= 1
                 self._just_stepped = self._step_credit == 0
-            return True
+        if blocking and self.on_idle and go:
+            return self.on_busy()
+        return go
 
     def stepped(self) -> bool:
         """True once after the last iteration of a step: the loop then sends a snapshot."""

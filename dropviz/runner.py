@@ -72,6 +72,7 @@ class Job:
         # so the viewer sees the view they paused, not a fast-forward from iteration 0.
         self.stand_in: Snapshot | None = None
         self.replay_to = 0
+        self._holding = False  # whether this job's thread holds a training slot right now
 
     @property
     def finished(self) -> bool:
@@ -99,6 +100,10 @@ class Job:
     def _train(self, runner: "Runner") -> None:
         if not runner._take_slot(self):
             return  # cancelled while it waited
+        self._holding = True
+        # A paused run gives its slot back while it waits: paused students must not block the queue.
+        self.control.on_idle = lambda: self._release(runner)
+        self.control.on_busy = lambda: self._retake(runner)
         try:
             torch.set_num_threads(1)  # per thread, not inherited: one core per job
             for snap in snapshots(self.config, self.control):
@@ -106,7 +111,18 @@ class Job:
         except Exception as exc:  # a failure ends this run alone, with a message, never the server
             self.error = f"Training stopped: {type(exc).__name__}: {exc}"
         finally:
-            runner._give_slot()
+            if self._holding:
+                runner._give_slot()
+
+    def _release(self, runner: "Runner") -> None:
+        self._holding = False
+        runner._give_slot()
+
+    def _retake(self, runner: "Runner") -> bool:
+        with runner._queue_lock:
+            runner._queue.append(self)  # back in line, behind whoever waited meanwhile
+        self._holding = runner._take_slot(self)
+        return self._holding
 
 
 class Runner:

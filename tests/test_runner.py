@@ -357,3 +357,16 @@ def test_many_viewers_coming_and_going_leave_nothing_behind(make_runner):
     assert runner.stats()["jobs"] == 0 and runner.stats()["viewers"] == 0
     assert runner.stats()["cached"] <= 4 and runner._queue == []
     assert runner._free_slots == 2
+
+
+def test_a_paused_run_lends_its_training_slot_and_gets_it_back(make_runner):
+    runner = make_runner(max_threads=1, frame_interval=0.01, lease_seconds=30)
+    paused = runner.make_private("teacher", TINY.with_(epochs=5000, seed=7), from_start=True, hold=True)
+    wait_for(lambda: isinstance(runner.latest("teacher"), Snapshot), what="the paused run's first frame")
+    other = runner.watch("student", TINY.with_(epochs=200, seed=8))
+    # The only slot is free while the teacher's run is paused, so the student's run trains to the end.
+    other.thread.join(20)
+    assert other.latest is not None and other.latest.status == "done"
+    paused.control.step(3)
+    wait_for(lambda: iteration(runner, "teacher") == 3, what="the paused run to step once the slot is back")
+    wait_for(lambda: paused._holding is False, what="the slot to be lent again once the step is done")

@@ -25,6 +25,8 @@ from .live_chart import compact_figure, live_chart
 
 __all__ = ["render", "get_runner"]
 
+PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
+
 
 def render() -> None:
     notices = controls.load_url_once()
@@ -46,7 +48,9 @@ def render() -> None:
     runner, viewer = get_runner(), viewer_id()
     job = _act(runner, viewer, config, pressed)
     live = not job.finished and job.control.busy
-    st.fragment(_live_view, run_every=FRAME_INTERVAL if live else None)(config, live)
+    # Paused: poll slowly anyway, so the lease of the paused run does not run out.
+    every = FRAME_INTERVAL if live else (PAUSED_POLL if not job.finished else None)
+    st.fragment(_live_view, run_every=every)(config, live)
     if not hidden("explain"):
         _explain_and_share(config)
 
