@@ -46,7 +46,7 @@ def charts(at: AppTest) -> dict[str, dict]:
     """The figures sent to the live chart components, by chart key."""
     out = {}
     for el in at.get("bidi_component"):
-        payload = json.loads(el.proto.json)
+        payload = json.loads(el.proto.bytes or el.proto.json)
         if "figure" in payload:  # not the plotly.js preloader
             out[payload["key"]] = payload["figure"]
     return out

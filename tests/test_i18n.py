@@ -39,7 +39,7 @@ def page_texts(at: AppTest) -> list[str]:
     widgets = ("slider", "button", "selectbox", "number_input", "radio", "select_slider")
     texts += [w.label for kind in widgets for w in getattr(at, kind)]
     texts += [w.help or "" for kind in widgets for w in getattr(at, kind)]
-    texts += [el.proto.json for el in at.get("bidi_component")]
+    texts += [(el.proto.bytes.decode() or el.proto.json) for el in at.get("bidi_component")]
     return texts
 
 

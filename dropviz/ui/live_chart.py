@@ -25,6 +25,7 @@ import base64
 import functools
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -115,7 +116,10 @@ async function draw(c, d) {
   c.div.dataset.traces = String((fig.data || []).length);
 }
 
-export default function ({ data, parentElement }) {
+export default function ({ data: raw, parentElement }) {
+  // Charts arrive as UTF-8 JSON bytes (encoded once on the server for every viewer), others as objects.
+  const data = raw instanceof Uint8Array || raw instanceof ArrayBuffer
+    ? JSON.parse(new TextDecoder().decode(raw)) : raw;
   if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
     loadPlotly(data.plotly_js).catch((e) => console.error(e));
     return () => {};
@@ -259,7 +263,9 @@ def _encode(obj: Any) -> Any:
             out["shape"] = f"{obj.shape[0]}, {obj.shape[1]}"
         return out
     if isinstance(obj, np.generic):
-        return obj.item()
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None  # JSON has no NaN; plotly reads null as a gap
     return obj
 
 
@@ -300,14 +306,17 @@ def _plotly_url() -> str:
     return _serve_dir("plotlyjs", _PKG_DATA) + "/plotly.min.js"
 
 
-def live_chart(figure: go.Figure | dict | tuple[dict, dict | None], *, key: str, height: int = 360) -> None:
-    """Show ``figure`` and update it in place on later reruns with the same key.
+class Encoded(bytes):
+    """A chart's whole payload, JSON as UTF-8: made once, sent to every viewer as it is."""
 
-    ``figure`` may also be what ``compact_figure`` returned, so a figure seen by many viewers is
-    encoded once. User zoom/pan/legend state survives updates unless the figure sets a new
-    ``layout.uirevision`` (e.g. the run id) to force a reset.
+
+def encode(figure: go.Figure | dict, *, key: str, height: int = 360) -> Encoded:
+    """The payload of `live_chart(…, key=key, height=height)` for this figure.
+
+    Streamlit passes bytes through untouched, where a dict would be serialised twice (once to
+    send, once to hash) on every rerun of every viewer.
     """
-    fig, template = figure if isinstance(figure, tuple) else compact_figure(figure)
+    fig, template = compact_figure(figure)
     payload = {
         "figure": fig,
         "template": _template_url(template) if template else None,
@@ -315,6 +324,17 @@ def live_chart(figure: go.Figure | dict | tuple[dict, dict | None], *, key: str,
         "key": key,
         "height": height,
     }
+    return Encoded(json.dumps(payload, separators=(",", ":")).encode())
+
+
+def live_chart(figure: go.Figure | dict | Encoded, *, key: str, height: int = 360) -> None:
+    """Show ``figure`` and update it in place on later reruns with the same key.
+
+    ``figure`` may be what ``encode`` made, so a figure seen by many viewers is encoded once.
+    User zoom/pan/legend state survives updates unless the figure sets a new
+    ``layout.uirevision`` (e.g. the run id) to force a reset.
+    """
+    payload = figure if isinstance(figure, Encoded) else encode(figure, key=key, height=height)
     # The v2 widget id embeds the key and must not contain "__"; escaping "_"
     # keeps the mapping injective. The prefix keeps it apart from user keys.
     safe = re.sub(r"[%_]", lambda m: "%25" if m[0] == "%" else "%5F", key)

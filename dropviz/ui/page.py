@@ -21,11 +21,12 @@ from ..runner import FRAME_INTERVAL, Job, Queued, Runner, budget_problem
 from ..train import Snapshot, final_metrics
 from . import controls
 from .common import get_runner, hidden, lang, t, viewer_id
-from .live_chart import compact_figure, live_chart
+from .live_chart import Encoded, encode, live_chart
 
 __all__ = ["render", "get_runner"]
 
 PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
+RERUNS_PER_SECOND = 50.0  # chart updates one server process serves, all viewers together
 
 
 def render() -> None:
@@ -49,8 +50,8 @@ def render() -> None:
     job = _act(runner, viewer, config, pressed)
     live = not job.finished and job.control.busy
     # Paused: poll slowly anyway, so the lease of the paused run does not run out.
-    every = FRAME_INTERVAL if live else (PAUSED_POLL if not job.finished else None)
-    st.fragment(_live_view, run_every=every)(config, live)
+    every = poll_interval(runner) if live else (PAUSED_POLL if not job.finished else None)
+    st.fragment(_live_view, run_every=every)(config, live, every)
     if not hidden("explain"):
         _explain_and_share(config)
 
@@ -72,7 +73,16 @@ def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) ->
     return runner.job_of(viewer)
 
 
-def _live_view(config: LabConfig, live: bool) -> None:
+def poll_interval(runner: Runner) -> float:
+    """Seconds between chart updates: 5 per second, slower when a class shares the server.
+
+    Every update is a script rerun, and one server process manages about RERUNS_PER_SECOND of
+    them (measured with tests/load/load_test.py); past that, everyone's updates stall.
+    """
+    return max(FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
+
+
+def _live_view(config: LabConfig, live: bool, every: float | None = None) -> None:
     """Status and charts; while `live` this reruns on a timer, and redraws once without it at the end."""
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
@@ -95,6 +105,8 @@ def _live_view(config: LabConfig, live: bool) -> None:
         _downloads(snap, config)
     if live and (job.finished or not job.control.busy):
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
+    if live and every and abs(poll_interval(runner) - every) > 0.5 * every:
+        st.rerun(scope="app")  # the class grew or shrank: start the timer again at the new pace
 
 
 def _status(snap: Snapshot, job: Job) -> None:
@@ -136,10 +148,10 @@ CHARTS = {  # key → (figure function, height); all but the first two hide with
 
 
 @functools.lru_cache(maxsize=64)
-def encoded_charts(snap: Snapshot, language: str) -> dict[str, tuple]:
+def encoded_charts(snap: Snapshot, language: str) -> dict[str, Encoded]:
     """Every chart of a snapshot, built and encoded once however many viewers watch that run."""
     tr = translator(language)
-    return {key: compact_figure(make(snap, t=tr)) for key, (make, _) in CHARTS.items()}
+    return {key: encode(make(snap, t=tr), key=key, height=height) for key, (make, height) in CHARTS.items()}
 
 
 def _charts(snap: Snapshot) -> None:
