@@ -26,7 +26,7 @@ from .live_chart import Encoded, encode, live_chart
 __all__ = ["render", "get_runner"]
 
 PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
-RERUNS_PER_SECOND = 50.0  # chart updates one server process serves, all viewers together
+RERUNS_PER_SECOND = 25.0  # chart updates one server process serves in total; more and it stalls (load test)
 
 
 def render() -> None:

@@ -366,7 +366,8 @@ class Viewer:
         if kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART:
             s.chart_elements += 1
             self._run_charts += 1
-            if s.first_chart_s is None and '"data"' in el.bidi_component.json:
+            payload = el.bidi_component.bytes or el.bidi_component.json.encode()  # charts come as bytes
+            if s.first_chart_s is None and b'"figure"' in payload:
                 s.first_chart_s = time.monotonic() - self._t0
                 self.first_chart.set()
         elif kind == "markdown":
