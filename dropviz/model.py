@@ -2,12 +2,22 @@
 
 Model m is  Linear(1,H) → ReLU → Dropout(p_m) → [Linear(H,H) → ReLU → Dropout(p_m)] × (depth-1)
 → Linear(H,1): the source's network for depth 3 and H = 200. Instead of M nn.Sequential models,
-every weight has a leading model axis and each layer is one batched matmul (torch.baddbmm) for
+every weight has a leading model axis and each layer is one batched matmul (torch.bmm) for
 all M models, so the same code trains the p=0 / p pair and a sweep of many p values.
 
 All weights and biases live in ONE flat parameter, viewed per layer. That lets one optimizer
-step update every layer of every model in a handful of kernels, and lets the hand-written
-backward (`forward_backward`) write gradients straight into one flat grad buffer.
+step update every layer of every model in one kernel, and lets the hand-written backward
+(`forward_backward`) write gradients straight into one flat grad buffer. Each hidden layer is
+stored as one block (M, fan_in + 1, fan_out): its weight rows, then its bias as one more row, so
+with a column of ones appended to the layer's input ([h, 1] @ [W; b] = h @ W + b) its weight and
+bias gradients come out of one matmul. The output layer's weight (M, H, 1) and bias (M, 1, 1)
+come last, as two tensors, so that the flat parameter ends with the models' output biases.
+
+Speed (see `python -m dropviz bench`): at the source's size (10 points, width 200) a training
+step is 6 batched matmuls and ~25 small kernels, and each kernel costs a few µs whatever its
+size, so the fast path counts kernels: no autograd graph, no Python-side optimizer machinery
+(`FlatSGD`), buffers reused across steps, the bias inside the matmul, ReLU and dropout applied
+through one stored mask, and 16 random bits per unit for the dropout masks instead of a float.
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import torch
 from torch import nn
 
 from .dropout import VARIANT_FUNCTIONS, torch_keep_mask
+
+MASK_BITS = 16  # random bits per unit: p is applied in steps of 1/65536 (drop rate off by < 2e-5)
 
 
 class StackedMLP(nn.Module):
@@ -30,27 +42,57 @@ class StackedMLP(nn.Module):
         self.sizes = [1] + [width] * depth + [1]
         per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # [[W, b, W, b, ...], ...]
         stacked = [torch.stack(tensors) for tensors in zip(*per_model)]  # (M, in, out) / (M, 1, out)
-        self.shapes = [t.shape for t in stacked]
-        self.flat = nn.Parameter(torch.cat([t.flatten() for t in stacked]).to(device))
+        hidden = [torch.cat([w, b], dim=1) for w, b in zip(stacked[:-2:2], stacked[1:-2:2])]  # (M, in + 1, out)
+        chunks = hidden + stacked[-2:]  # then the output layer's W (M, H, 1) and b (M, 1, 1)
+        self.chunk_shapes = [t.shape for t in chunks]
+        self.flat = nn.Parameter(torch.cat([t.flatten() for t in chunks]).to(device))
         self.flat.grad = torch.zeros_like(self.flat)
         self.register_buffer("p", torch.tensor(ps, dtype=torch.float32, device=device).view(-1, 1, 1))
+        self._m = len(ps)  # n_models, as a plain int: buffers and parameters cost a lookup each access
         self.variant = variant
         self.last_mult: torch.Tensor | None = None  # dropout multipliers of the last training step
-        self._views: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
+        self._views: _Views | None = None  # see _layer_views
+        self._work: _Workspace | None = None  # see _workspace
+        self._x_aug: tuple | None = None  # (x, its version, [x, 1]), see _input_with_ones
+        # Mask sampling, per model: keep a unit when its 16 random bits, read as an int16 v, have
+        # v >= threshold, which happens with probability (32768 - threshold) / 65536 ≈ 1 - p.
+        p32 = [float(p) for p in self.p.flatten()]  # the float32 p, as nn.Dropout in to_sequential sees it
+        self._dropping = [m for m, p in enumerate(p32) if p > 0]
+        self.register_buffer("mask_threshold", torch.tensor(
+            [min(math.ceil(p * 2**MASK_BITS) - 2**15, 2**15 - 1) for p in p32], dtype=torch.int16, device=device
+        ).view(-1, 1), persistent=False)
+        # The value of a kept unit: 1/(1 - p) for inverted dropout, as float32 1 / float32 (1 - p).
+        keep = torch.tensor([1 - p for p in p32], dtype=torch.float32, device=device)
+        self.register_buffer("keep_scale", (1 / keep if variant == "inverted" else torch.ones_like(keep)).view(-1, 1),
+                             persistent=False)
+        self._rescale = variant == "inverted" and bool(self._dropping)
+        self._bits: tuple | None = None  # see _mask_bits
 
     @property
     def n_models(self) -> int:
-        return self.p.shape[0]
+        return self._m
 
     @property
     def depth(self) -> int:
         return len(self.sizes) - 2
 
     def params(self, of: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """[W0, b0, W1, b1, …] as views of the flat parameter (or of another flat buffer `of`)."""
+        """[W0, b0, W1, b1, …] as views of the flat parameter (or of another flat buffer `of`).
+
+        W_l is (M, fan_in, fan_out) and b_l is (M, 1, fan_out); both are strided views into
+        layer l's block, not contiguous tensors (use .reshape, not .view, to flatten them).
+        """
+        *hidden, w_out, b_out = self._chunks(of)
+        out = []
+        for block in hidden:
+            out += [block[:, :-1], block[:, -1:]]
+        return out + [w_out, b_out]
+
+    def _chunks(self, of: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each hidden layer's [W; b] block (M, fan_in + 1, H), then the output W and b: views of `flat` or `of`."""
         of = self.flat if of is None else of
-        chunks = torch.split(of, [s.numel() for s in self.shapes])
-        return [chunk.view(shape) for chunk, shape in zip(chunks, self.shapes)]
+        chunks = torch.split(of, [s.numel() for s in self.chunk_shapes])
+        return [chunk.view(shape) for chunk, shape in zip(chunks, self.chunk_shapes)]
 
     def sample_multipliers(self, n: int, generators: list[torch.Generator | None] | None = None) -> torch.Tensor:
         """Fresh dropout multipliers for every hidden layer of every model, (M, depth, n, H).
@@ -59,20 +101,39 @@ class StackedMLP(nn.Module):
         dropout, by 1 with vanilla. Model m draws from generators[m], so its masks do not depend
         on which other models train beside it; p = 0 models draw nothing.
         """
-        shape = (self.n_models, self.depth, n, self.sizes[1])
-        mult = torch.ones(shape, device=self.p.device)
-        for m, p in enumerate(self.p.flatten().tolist()):
-            if p == 0:
-                continue
-            if self.variant == "torch":  # the masks F.dropout itself draws, already scaled
-                mult[m] = torch_keep_mask(shape[1:], p, self.p.device).div_(1 - p)
-                continue
-            gen = generators[m] if generators else None
-            # In place on model m's slice: uniform u → (u >= p) as 0./1. → times the scale.
-            torch.rand(shape[1:], generator=gen, device=self.p.device, out=mult[m]).ge_(p)
-            if self.variant == "inverted":
-                mult[m].div_(1 - p)
+        if self.variant == "torch":  # the masks F.dropout itself draws, already scaled
+            shape, device = (self._m, self.depth, n, self.sizes[1]), self.p.device
+            mult = torch.ones(shape, device=device)
+            for m in self._dropping:
+                p = float(self.p[m])
+                mult[m] = torch_keep_mask(shape[1:], p, device).div_(1 - p)
+            return mult
+        bits16, rows, shape, threshold, scale = self._mask_bits(n)
+        for m, row in rows:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
+            row.random_(-2**63, None, generator=generators[m] if generators else None)
+        mult = torch.empty(shape, device=bits16.device)
+        flat_mult = mult.view(bits16.shape)
+        torch.ge(bits16, threshold, out=flat_mult)  # 1. kept, 0. dropped
+        if self._rescale:
+            flat_mult.mul_(scale)
         return mult
+
+    def _mask_bits(self, n: int) -> tuple:
+        """A buffer of random bits for n points, reused every step: its (M, units) int16 view, the
+        int64 rows the dropping models fill, the masks' shape, thresholds and scales. Rows of p = 0
+        models stay 0, and 0 >= their threshold -32768: they keep every unit."""
+        if self._bits is None or self._bits[0] != n:
+            shape = (self._m, self.depth, n, self.sizes[1])
+            units = shape[1] * shape[2] * shape[3]
+            bits = torch.zeros(self._m, -(-units // 4), dtype=torch.int64, device=self.p.device)
+            rows = [(m, bits[m]) for m in self._dropping]
+            self._bits = n, (bits.view(torch.int16)[:, :units], rows, shape, self.mask_threshold, self.keep_scale)
+        return self._bits[1]
+
+    def _apply(self, fn, *args, **kwargs):
+        """After .to(device) and the like: forget the buffers and views made for the old tensors."""
+        self._bits = self._work = self._views = self._x_aug = None
+        return super()._apply(fn, *args, **kwargs)
 
     def forward(self, x: torch.Tensor, mult: torch.Tensor | None = None,
                 generators: list[torch.Generator | None] | None = None) -> torch.Tensor:
@@ -100,29 +161,160 @@ class StackedMLP(nn.Module):
         launches: gradients go straight into views of `flat.grad` and nothing is recorded for
         autograd. At this size launches, not FLOPs, set the speed. Call `optimizer.step()` next.
         """
-        if self._views is None:  # views stay valid: the optimizer updates `flat` in place
-            self._views = self.params(self.flat.detach()), self.params(self.flat.grad)
-        params, grads = self._views
+        M, N, D = self._m, x.shape[-2], len(self.sizes) - 2
+        v, w = self._layer_views(), self._workspace(N, x.dtype)
         self.last_mult = mult
-        h = x.expand(self.n_models, *x.shape[-2:])
-        inputs = [h]
-        for l in range(self.depth):
-            h = torch.baddbmm(params[2 * l + 1], h, params[2 * l]).relu_().mul_(mult[:, l])
-            inputs.append(h)
-        err = torch.baddbmm(params[-1], h, params[-2]).sub_(y)  # (M, N, 1)
-        losses = err.square().mean(dim=(1, 2))
-        grad_out = err.mul_(2 / err.shape[1])  # d mean(err²) / d prediction
-        for l in range(self.depth, -1, -1):
-            torch.bmm(inputs[l].transpose(1, 2), grad_out, out=grads[2 * l])
-            torch.sum(grad_out, dim=1, keepdim=True, out=grads[2 * l + 1])
-            if l > 0:  # back through layer l's input h = relu(z) * mult: zero where h is zero
-                grad_h = torch.bmm(grad_out, params[2 * l].transpose(1, 2)).mul_(mult[:, l - 1])
-                grad_out = torch.ops.aten.threshold_backward(grad_h, inputs[l], 0)
+        masks, grads = mult.unbind(1), v.grads  # masks per hidden layer, (M, N, H)
+        # Forward. hs[l] is layer l's input with a column of ones, (M, N, fan_in + 1), so one
+        # bmm with the block [W; b] is h @ W + b. keep[l] = mult where z > 0, else 0: both ReLU's
+        # and dropout's factor, so the hidden layer is z * keep[l] and its backward is g * keep[l].
+        hs, hs_T = w.hs, w.hs_T
+        hs[0], hs_T[0] = self._input_with_ones(x)
+        for l in range(D):
+            torch.bmm(hs[l], v.blocks[l], out=w.z)
+            torch.ops.aten.threshold_backward.grad_input(masks[l], w.z, 0, grad_input=w.keep[l])
+            torch.mul(w.z, w.keep[l], out=w.h_body[l + 1])
+        # The output layer has one unit: a dot product per point, h · W + b, (M, N, 1). Not a bmm:
+        # MKL's matrix-vector kernels depend on the operands' alignment, so model 1 of a p = 0
+        # pair would round differently from model 0 (ATen's kernels do not).
+        torch.sum(torch.mul(w.h_body[D], v.w_out_T, out=w.h_out), dim=2, keepdim=True, out=w.err)
+        err = w.err.add_(v.b_out).sub_(y)  # prediction - target
+        losses = torch.baddbmm(w.err_1, w.err_T, err, beta=0, alpha=1 / N).view(M)  # mean of err²
+        err.mul_(w.two_over_n)  # now g = d loss / d prediction
+        # Backward, last layer first. The output layer's gradients: h^T @ g and g summed over the
+        # points, as sums for the same reason. Each hidden layer's [W; b] gets [h, 1]^T @ g in one
+        # bmm; g then goes back through W^T and the mask of the layer below.
+        torch.sum(torch.mul(w.h_body[D], err, out=w.h_out), dim=1, keepdim=True, out=v.grad_w_out_T)
+        torch.sum(err, dim=1, keepdim=True, out=v.grad_b_out)
+        g = torch.mul(err, v.w_out_T, out=w.g[0]).mul_(w.keep[D - 1])  # (M,N,1) * (M,1,H)
+        for l in range(D - 1, 0, -1):
+            torch.bmm(hs_T[l], g, out=grads[l])
+            g = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2]).mul_(w.keep[l - 1])  # never its own input
+        torch.bmm(hs_T[0], g, out=grads[0])
         return losses
+
+    def _layer_views(self) -> "_Views":
+        """Views of `flat` and `flat.grad` per layer, cached; rebuilt when either is replaced
+        (optimizers update both in place, so in a training loop they are built once)."""
+        flat = self._parameters["flat"]  # not self.flat: nn.Module's attribute lookup costs a µs
+        if flat.grad is None:
+            flat.grad = torch.zeros_like(flat)
+        key = (flat.data_ptr(), flat.grad.data_ptr())
+        if self._views is None or self._views.key != key:
+            self._views = _Views(self, key)
+        return self._views
+
+    def _workspace(self, n: int, dtype: torch.dtype) -> "_Workspace":
+        work = self._work
+        if work is None or work.n != n or work.dtype != dtype:
+            work = self._work = _Workspace(self._m, n, self.sizes[1], self.depth, dtype, self.p.device)
+        return work
+
+    def _input_with_ones(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """[x, 1], (M, N, 2), and its transpose, for the first layer's block.
+
+        Reused while x is the same tensor, unchanged (its version counter counts in-place writes).
+        """
+        cached = self._x_aug
+        if cached is not None and cached[0] is x and cached[1] == x._version:
+            return cached[2]
+        x_aug = _aligned((self._m, x.shape[-2], 2), x.dtype, x.device).fill_(1)
+        x_aug[..., :1] = x
+        self._x_aug = x, x._version, (x_aug, x_aug.mT)
+        return self._x_aug[2]
 
     def weight_norms(self) -> torch.Tensor:
         """Frobenius norm of each layer's weight per model: (layers, M)."""
         return torch.stack([w.detach().flatten(1).norm(dim=1) for w in self.params()[::2]])
+
+
+class _Views:
+    """The views forward_backward needs of `flat` and `flat.grad`, made once (each view costs µs)."""
+
+    def __init__(self, model: StackedMLP, key: tuple):
+        self.key, self.model = key, model
+        *self.blocks, w_out, self.b_out = model._chunks(model.flat.detach())  # [W; b] per hidden layer
+        self.weights_T = [b[:, :-1].mT for b in self.blocks]  # W^T, for the backward
+        self.w_out_T = w_out.mT  # the output layer's W^T, (M, 1, H)
+        *self.grads, grad_w_out, self.grad_b_out = model._chunks(model.flat.grad)
+        self.grad_w_out_T = grad_w_out.mT  # (M, 1, H), as its sum writes it
+
+
+class _Workspace:
+    """Buffers of forward_backward for n points, allocated once and reused every step, with their views.
+
+    hs[l] (l ≥ 1): hidden layer l-1's output with a last column of ones, (M, n, H + 1); keep[l]:
+    its ReLU-and-dropout mask (M, n, H); z: a pre-activation; g: two gradient buffers (M, n, H);
+    err: prediction - target, (M, n, 1), stored as (M, 1, n) as the output bmm writes it.
+    """
+
+    def __init__(self, m: int, n: int, h: int, depth: int, dtype: torch.dtype, device: torch.device):
+        self.n, self.dtype = n, dtype
+        new = lambda *shape: _aligned(shape, dtype, device)
+        self.hs = [None] + [new(m, n, h + 1).fill_(1) for _ in range(depth)]
+        self.hs_T = [None] + [t.mT for t in self.hs[1:]]  # [0]: the input's, set every step
+        self.h_body = [None] + [t[..., :-1] for t in self.hs[1:]]
+        self.keep = [new(m, n, h) for _ in range(depth)]
+        self.z, self.g = new(m, n, h), [new(m, n, h), new(m, n, h)]
+        self.h_out = new(m, n, h)  # the last hidden layer times one vector, before the sum
+        self.err_T = new(m, 1, n)
+        self.err, self.err_1 = self.err_T.view(m, n, 1), self.err_T[..., :1]
+        self.two_over_n = torch.tensor(2 / n, dtype=dtype, device=device)  # d mean(err²) / d err, per err
+
+
+def _aligned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An empty (M, …) buffer whose every model's slice starts on a 64-byte boundary.
+
+    MKL picks its kernel by alignment too, so without this model 1 of a p = 0 pair could be
+    computed in another order than model 0 and drift from it in the last bit.
+    """
+    per_model = math.prod(shape[1:])
+    step = 64 // torch.empty((), dtype=dtype).element_size()
+    padded = -(-per_model // step) * step
+    return torch.empty(shape[0], padded, dtype=dtype, device=device)[:, :per_model].view(shape)
+
+
+class FlatSGD:
+    """torch.optim.SGD(lr, momentum, weight_decay) for one parameter, without torch.optim's overhead.
+
+    The same update as torch.optim.SGD's default on the CPU (its single-tensor loop), op for op,
+    so results match it bit for bit (a test checks it). What it leaves out is torch.optim's
+    Python around those ops: ~25 µs a step of hooks, profiler scopes and checks, and the ~1 s
+    import of torch._dynamo that constructing the first torch.optim optimizer in a process
+    triggers. Not torch's fused SGD kernel: it rounds the last few elements of a tensor
+    differently from the rest (FMA in its scalar tail), so model 1 of a p = 0 pair would drift
+    from model 0 in the last bit. `param_groups[0]` is read at every step, so changing its "lr"
+    works as with torch.optim.
+    """
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+        (self.param,) = list(params)  # one flat parameter, e.g. StackedMLP.flat
+        self.param_groups = [{"params": [self.param], "lr": lr, "momentum": momentum, "dampening": 0.0,
+                              "weight_decay": weight_decay, "nesterov": False, "maximize": False}]
+        self.momentum_buffer: torch.Tensor | None = None
+        self._stepped = False  # the momentum buffer holds a previous step's value
+
+    def step(self) -> None:
+        grad = self.param.grad
+        if grad is None:
+            return
+        group, param = self.param_groups[0], self.param.detach()
+        if group["weight_decay"]:
+            grad = grad.add(param, alpha=group["weight_decay"])
+        if group["momentum"]:
+            if self._stepped and self.momentum_buffer is not None:
+                grad = self.momentum_buffer.mul_(group["momentum"]).add_(grad)
+            else:  # the first step starts the buffer as the gradient
+                self.momentum_buffer = grad = torch.clone(grad).detach()
+        param.add_(grad, alpha=-group["lr"])
+        self._stepped = True
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Not needed with `forward_backward` (it overwrites the gradient); here for loops that use autograd."""
+        if set_to_none:
+            self.param.grad = None
+        elif self.param.grad is not None:
+            self.param.grad.zero_()
 
 
 def _init_linears(sizes: list[int], seed: int) -> list[torch.Tensor]:

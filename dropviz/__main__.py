@@ -1,0 +1,5 @@
+"""`python -m dropviz …`: the command line (see dropviz.cli)."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""`python -m dropviz bench`: training throughput of the batched models against a plain PyTorch loop.
+
+In one process, with the same torch thread settings for all, it times
+  reference  the source's way: two nn.Sequential models, two torch.optim.SGD, MSELoss, one Python loop;
+  pair       the p=0 / p=0.5 pair through train.py's loop (sample_multipliers, forward_backward,
+             optimizer.step() with train.OPTIMIZERS' optimizer);
+  sweep      16 models (8 p values × 2 seeds) the same way;
+  pair, other optimizer   the pair with FlatSGD or torch.optim.SGD(fused=True), whichever train.py
+             does not use, for comparison;
+  peak       one large fp32 torch.mm, this machine's practical matmul peak;
+and prints model-iterations per second, achieved GFLOP/s and the ratios. Cases are interleaved
+(reference, pair, sweep, reference, …) and the median of the repeats is reported, so a burst of
+load from another process hits every case alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import LabConfig, preset
+from .data import make_dataset
+from .model import FlatSGD, StackedMLP
+
+SWEEP_PS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+SWEEP_SEEDS = (1, 2)  # 8 p values × 2 seeds = 16 models
+TARGET_PAIR_VS_REFERENCE, TARGET_SWEEP_VS_PAIR = 5.0, 2.0
+
+
+def matmul_flops(sizes: list[int], n: int) -> int:
+    """FLOPs of the matmuls of one training iteration of one model on n points (2 per multiply-add).
+
+    Forward: n·fan_in·fan_out multiply-adds per layer. Backward: the same again for each weight
+    gradient (input^T @ grad) and for each input gradient (grad @ W^T), except the first layer's:
+    the data needs no gradient. Biases, ReLU, dropout, the loss and the optimizer are not counted.
+    """
+    layers = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
+    return 2 * n * (3 * sum(layers) - layers[0])
+
+
+def reference_step(config: LabConfig, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """The source's loop: two nn.Sequential models with nn.Dropout(0) and nn.Dropout(p), two SGDs."""
+    def mlp(p: float) -> nn.Sequential:
+        layers: list[nn.Module] = [nn.Linear(1, config.width), nn.ReLU(), nn.Dropout(p)]
+        for _ in range(config.depth - 1):
+            layers += [nn.Linear(config.width, config.width), nn.ReLU(), nn.Dropout(p)]
+        return nn.Sequential(*layers, nn.Linear(config.width, 1))
+
+    torch.manual_seed(config.seed)
+    models = [mlp(0.0), mlp(config.p)]
+    optimizers = [torch.optim.SGD(m.parameters(), lr=config.lr, momentum=0.9) for m in models]
+    loss_fn = nn.MSELoss()
+
+    def step() -> None:
+        for model, optimizer in zip(models, optimizers):
+            model.train()
+            prediction = model(x)
+            loss = loss_fn(prediction, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return step
+
+
+def batched_step(config: LabConfig, ps: list[float], seeds: list[int], make_optimizer=None) -> Callable[[], None]:
+    """One iteration of train.train_models' loop for these models (data per model, as there):
+    sample_multipliers, forward_backward, optimizer.step(), with train.py's optimizer unless given."""
+    from .train import OPTIMIZERS
+
+    data = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
+    x = torch.stack([torch.from_numpy(data[s].x_train) for s in seeds])
+    y = torch.stack([torch.from_numpy(data[s].y_train) for s in seeds])
+    model = StackedMLP(ps, config.width, config.depth, seeds, config.variant).train()
+    optimizer = (make_optimizer or OPTIMIZERS[config.optimizer])([model.flat], config)
+    generators = [torch.Generator().manual_seed(s) for s in seeds]
+
+    def step() -> None:
+        mult = model.sample_multipliers(x.shape[1], generators)
+        model.forward_backward(x, y, mult)
+        optimizer.step()
+    return step
+
+
+def _optimizer_name(config: LabConfig, make_optimizer=None) -> str:
+    from .train import OPTIMIZERS
+
+    opt = (make_optimizer or OPTIMIZERS[config.optimizer])([nn.Parameter(torch.zeros(1))], config)
+    return type(opt).__name__ + ("(fused)" if getattr(opt, "defaults", {}).get("fused") else "")
+
+
+def peak_gflops(n: int = 1024, repeats: int = 9) -> float:
+    """Best of several n×n fp32 torch.mm: a practical peak for this machine and thread setting."""
+    a, b, c = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    for _ in range(2):
+        torch.mm(a, b, out=c)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def cold_start(config: LabConfig) -> dict:
+    """What the app's first frame waits for: build the pair and train one step (with FlatSGD), in
+    seconds; then the first torch.optim optimizer of the process, which imports torch._dynamo."""
+    start = time.perf_counter()
+    flat_sgd = lambda params, c: FlatSGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
+    batched_step(config, list(config.ps), [config.seed] * 2, flat_sgd)()
+    first_step = time.perf_counter() - start
+    dynamo_loaded = "torch._dynamo" in sys.modules
+    start = time.perf_counter()
+    torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1)
+    return {"first_step_seconds": first_step, "first_torch_optim_seconds": time.perf_counter() - start,
+            "torch_dynamo_was_loaded": dynamo_loaded}
+
+
+def _timed(step: Callable[[], None], iterations: int) -> float:
+    start = time.perf_counter()
+    for _ in range(iterations):
+        step()
+    return (time.perf_counter() - start) / iterations
+
+
+def _calibrate(step: Callable[[], None], seconds: float) -> int:
+    """Warm up for about `seconds`, and return how many iterations take about that long."""
+    n, elapsed = 1, 0.0
+    while elapsed < seconds / 4:
+        n *= 2
+        elapsed = _timed(step, n) * n
+    _timed(step, n)
+    return max(1, int(n * seconds / max(elapsed, 1e-9)))
+
+
+def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25) -> dict:
+    """Every figure of the benchmark as a dict (see the module docstring)."""
+    if threads:
+        torch.set_num_threads(threads)
+    config = preset("source", device="cpu")
+    load_before = os.getloadavg()
+    result: dict = {"cold_start": cold_start(config)}
+    data = make_dataset(config)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    pair = (list(config.ps), [config.seed] * 2)
+    sweep = ([p for p in SWEEP_PS for _ in SWEEP_SEEDS], [s for _ in SWEEP_PS for s in SWEEP_SEEDS])
+    # The optimizer train.py does not use, for comparison: FlatSGD or torch.optim.SGD(fused=True).
+    ours = _optimizer_name(config)
+    other = (lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, fused=True)) \
+        if ours == "FlatSGD" else (lambda params, c: FlatSGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay))
+    cases = {  # name: (models per iteration, step, what it is)
+        "reference": (2, reference_step(config, x, y), "2× nn.Sequential + 2× torch.optim.SGD, one Python loop"),
+        "pair": (2, batched_step(config, *pair), f"StackedMLP(2) + {ours}, train.py's loop"),
+        "sweep": (16, batched_step(config, *sweep), f"StackedMLP(16) + {ours}: p 0…0.7 × 2 seeds"),
+        "pair, other optimizer": (2, batched_step(config, *pair, other), f"StackedMLP(2) + {_optimizer_name(config, other)}"),
+    }
+    iterations = {name: _calibrate(step, seconds) for name, (_, step, _) in cases.items()}
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(repeats):  # interleaved: a burst of load elsewhere slows every case alike
+        for name, (_, step, _) in cases.items():
+            times[name].append(_timed(step, iterations[name]))
+    peak = max(peak_gflops() for _ in range(3))
+    # FLOPs of one model-iteration's matmuls (see matmul_flops): 4.82 M for the source network.
+    flops = matmul_flops([1] + [config.width] * config.depth + [1], config.n_points)
+    result.update({
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads(),
+        "omp_num_threads_env": os.environ.get("OMP_NUM_THREADS"), "cores": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(),
+        "load_average_before": load_before, "load_average_after": os.getloadavg(), "repeats": repeats,
+        "setting": "source preset: 10 points, 1-200-200-200-1, SGD lr 0.01 momentum 0.9",
+        "flop_per_model_iteration": flops, "peak_gflops": peak, "cases": {},
+    })
+    for name, (models, _, description) in cases.items():
+        t = statistics.median(times[name])
+        result["cases"][name] = {
+            "description": description, "models": models, "seconds_per_iteration": t,
+            "spread": [min(times[name]), max(times[name])], "iterations_per_second": 1 / t,
+            "model_iterations_per_second": models / t, "gflops": models * flops / t / 1e9,
+        }
+    c = result["cases"]
+    result["pair_vs_reference"] = c["pair"]["model_iterations_per_second"] / c["reference"]["model_iterations_per_second"]
+    result["sweep_vs_pair"] = c["sweep"]["model_iterations_per_second"] / c["pair"]["model_iterations_per_second"]
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return result
+
+
+def report(r: dict) -> str:
+    """The figures as the text `bench` prints."""
+    lines = [
+        f"dropviz bench: torch {r['torch']}, {r['threads']} intra-op thread(s) (interop {r['interop_threads']}, "
+        f"OMP_NUM_THREADS={r['omp_num_threads_env']}), {r['cores']} cores, load average "
+        f"{r['load_average_before'][0]:.2f} before, {r['load_average_after'][0]:.2f} after",
+        f"{r['setting']}; {r['flop_per_model_iteration'] / 1e6:.2f} MFLOP of matmuls per model-iteration "
+        f"(forward + backward); median of {r['repeats']} interleaved repeats",
+        "",
+        f"{'case':24s} {'µs/iter':>9s} {'spread':>15s} {'model-it/s':>11s} {'GFLOP/s':>8s} {'% peak':>7s}  what",
+    ]
+    for name, c in r["cases"].items():
+        lo, hi = (v * 1e6 for v in c["spread"])
+        lines.append(f"{name:24s} {c['seconds_per_iteration'] * 1e6:9.0f} {f'{lo:.0f}–{hi:.0f}':>15s} "
+                     f"{c['model_iterations_per_second']:11,.0f} {c['gflops']:8.1f} "
+                     f"{100 * c['gflops'] / r['peak_gflops']:6.0f}%  {c['description']}")
+    lines.append(f"{'fp32 matmul peak':24s} {'':9s} {'':15s} {'':11s} {r['peak_gflops']:8.1f} {100:6.0f}%  "
+                 "best 1024×1024 torch.mm")
+    cold = r["cold_start"]
+    lines += [
+        "",
+        f"pair vs reference: {r['pair_vs_reference']:.1f}× model-iterations/s (target ≥ {TARGET_PAIR_VS_REFERENCE:g}×)",
+        f"sweep vs pair:     {r['sweep_vs_pair']:.1f}× model-iterations/s (target ≥ {TARGET_SWEEP_VS_PAIR:g}×)",
+        f"cold start: build the pair and train its first step {cold['first_step_seconds'] * 1000:.0f} ms; "
+        f"the process's first torch.optim optimizer {cold['first_torch_optim_seconds'] * 1000:.0f} ms "
+        + ("(torch._dynamo was already loaded)" if cold["torch_dynamo_was_loaded"]
+           else "(it imports torch._dynamo; FlatSGD does not)"),
+        f"peak RSS of this process: {r['peak_rss_mb']:.0f} MB",
+    ]
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    result = measure(args.threads, args.repeats, args.seconds)
+    print(report(result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+            f.write("\n")
+    return 0

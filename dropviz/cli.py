@@ -1,0 +1,392 @@
+"""The command line: `python -m dropviz run | sweep | results | bench` (also the `dropviz` script).
+
+Every LabConfig field is a flag, generated from config.LIMITS, and every value goes through
+LabConfig, so the command line accepts exactly what the page accepts. Exit codes: 0 done,
+1 the run diverged, 2 bad arguments, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from .config import DEFAULTS, FIELD_TYPES, LIMITS, PRESETS, ConfigError, LabConfig, preset
+
+EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+OUT_FORMATS = (".json", ".csv")
+
+
+# --- flags -------------------------------------------------------------------------------------------
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """--preset and one flag per LabConfig field (help = the field's Limit); values stay strings here."""
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="start from a named preset; other flags override it")
+    group = parser.add_argument_group("settings (every field of the lab's config)")
+    for f in fields(LabConfig):
+        limit = LIMITS[f.name]
+        names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
+        metavar = "{" + ",".join(limit.choices) + "}" if limit.choices else f.name.upper()
+        group.add_argument(*names, dest=f.name, metavar=metavar, default=None,
+                           help=f"{limit.help} [{limit.describe()}; default {getattr(DEFAULTS, f.name)}]")
+
+
+def config_from_args(args: argparse.Namespace, **fixed: Any) -> LabConfig:
+    """The LabConfig the flags describe: the preset (or the defaults), then each flag given."""
+    changes = {f.name: _parse_value(f.name, getattr(args, f.name)) for f in fields(LabConfig)
+               if getattr(args, f.name, None) is not None}
+    changes.update(fixed)
+    return preset(args.preset, **changes) if args.preset else DEFAULTS.with_(**changes)
+
+
+def _parse_value(name: str, text: str) -> Any:
+    """A flag's text as the field's type; a ConfigError that names the field when it is not one."""
+    kind, limit = FIELD_TYPES[name], LIMITS[name]
+    if kind is str:
+        return text.strip().lower()
+    try:
+        number = float(text)
+    except ValueError:
+        raise ConfigError(f"{name}={text!r}: must be a number, {limit.describe()}") from None
+    if kind is int:
+        if not number.is_integer():
+            raise ConfigError(f"{name}={text!r}: must be a whole number, {limit.describe()}")
+        return int(number)
+    return number
+
+
+def parse_list(text: str, kind: Callable[[str], Any] = float) -> list:
+    """'0,0.1,0.2' or with an ellipsis '0,0.1,...,0.9' (step from the first two) or '1,...,5' (step 1)."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if "..." not in parts:
+        return [kind(p) for p in parts]
+    if parts.count("...") != 1 or parts[-1] == "..." or parts.index("...") == 0:
+        raise ValueError(f"{text!r}: put '...' between a start and an end, e.g. 0,0.1,...,0.9")
+    i = parts.index("...")
+    head, end = [float(p) for p in parts[:i]], float(parts[-1])
+    step = head[1] - head[0] if len(head) > 1 else 1.0
+    if step <= 0 or end < head[-1]:
+        raise ValueError(f"{text!r}: the values must increase")
+    count = int(math.floor((end - head[0]) / step + 1e-9)) + 1
+    values = [round(head[0] + k * step, 10) for k in range(count)]
+    return [kind(_fmt_number(v)) for v in values]
+
+
+def _fmt_number(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else repr(v)
+
+
+# --- output --------------------------------------------------------------------------------------------
+
+class Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal, at most 10 times a second."""
+
+    def __init__(self, total: int, enabled: bool | None = None, stream=None):
+        self.stream = stream or sys.stderr
+        self.total = total
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._last = 0.0
+
+    def update(self, done: int, note: str = "", force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not force and now - self._last < 0.1):
+            return
+        self._last = now
+        width = 30
+        filled = int(width * done / max(self.total, 1))
+        line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{self.total} {note}"
+        self.stream.write(line[:120].ljust(80))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _snap_note(snap) -> str:
+    losses = " ".join(f"p={p:g}: {t:.4f}" for p, t in list(zip(snap.ps, snap.test_loss))[:4])
+    return f"test {losses}  {snap.its_per_sec:,.0f} it/s"
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], markdown: bool = False) -> str:
+    """Rows of cells as an aligned text table, or as a markdown table."""
+    cells = [[_cell(c) for c in row] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if not math.isfinite(value) else f"{value:.4f}"
+    return str(value)
+
+
+def _json_number(value: Any) -> Any:
+    value = float(value)
+    return value if math.isfinite(value) else None  # JSON has no NaN
+
+
+def write_out(path: Path, config: LabConfig, snap, extra: dict | None = None) -> None:
+    """Final metrics and the (downsampled) loss history: JSON, or CSV with one row per iteration and model."""
+    from .train import final_metrics
+
+    final = final_metrics(snap)
+    h = snap.history
+    its = [int(i) for i in h["iteration"]]
+    train, test = h["train"].tolist(), h["test"].tolist()
+    if not its or its[-1] != snap.iteration:  # the thinned history may have skipped the last snapshot
+        its.append(int(snap.iteration))
+        train.append(snap.train_loss.tolist())
+        test.append(snap.test_loss.tolist())
+    if path.suffix.lower() == ".json":
+        doc = {"config": config.to_dict(), "final": final, **(extra or {}),
+               "history": {"iteration": its, "ps": [float(p) for p in snap.ps], "seeds": [int(s) for s in snap.seeds],
+                           "train_loss": [[_json_number(v) for v in row] for row in train],
+                           "test_loss": [[_json_number(v) for v in row] for row in test]}}
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        return
+    with path.open("w", newline="") as f:  # .csv: the rows of the last iteration are the final metrics
+        writer = csv.writer(f)
+        writer.writerow(["iteration", "model", "p", "seed", "train_loss", "test_loss"])
+        for it, tr_row, te_row in zip(its, train, test):
+            for m, (p, s, tr, te) in enumerate(zip(snap.ps, snap.seeds, tr_row, te_row)):
+                writer.writerow([it, m, f"{float(p):g}", int(s), repr(float(tr)), repr(float(te))])
+
+
+# --- commands ------------------------------------------------------------------------------------------
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train the p = 0 baseline and the dropout model side by side; print the final losses."""
+    from .train import run
+
+    config = config_from_args(args)
+    snap = _drive(run(config), config.epochs, args.progress)
+    print(f"{config.epochs} iterations, {config.dataset} data ({config.n_points} points, noise {config.noise:g}), "
+          f"1-{'-'.join([str(config.width)] * config.depth)}-1, {config.optimizer} lr {config.lr:g}, "
+          f"seed {config.seed}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
+    rows = [("baseline" if m == 0 else "dropout", f"{p:g}", float(tr), float(te))
+            for m, (p, tr, te) in enumerate(zip(snap.ps, snap.train_loss, snap.test_loss))]
+    print(format_table(["model", "p", "train loss", "test loss"], rows))
+    if snap.status == "done":
+        print(_verdict(snap))
+    if args.out:
+        write_out(args.out, config, snap)
+        print(f"wrote {args.out}")
+    return _finish(snap)
+
+
+def _verdict(snap) -> str:
+    (p0, p1), (t0, t1) = snap.ps, snap.test_loss
+    if not (math.isfinite(t0) and math.isfinite(t1)):
+        return "One model diverged; no comparison."
+    if math.isclose(t0, t1, rel_tol=1e-3):
+        return "Both models generalise equally well (same test loss)."
+    p, ours, theirs = (p1, t1, t0) if t1 < t0 else (p0, t0, t1)
+    return (f"The p={p:g} model generalises better: test loss {ours:.4f} vs {theirs:.4f} "
+            f"({'dropout helps' if t1 < t0 else 'dropout does not help'} here).")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Train every (p, seed) pair at once; print median test loss and its spread per p."""
+    from .train import sweep
+
+    config = config_from_args(args)
+    config = config.with_(**_headless_interval(args, config.epochs))
+    ps, seeds = _checked_ps(args.ps, config), _checked_seeds(args.seeds, config)
+    snap = _drive(sweep(config, ps, seeds), config.epochs, args.progress)
+    print(f"{len(ps)} p values × {len(seeds)} seeds = {len(ps) * len(seeds)} models, {config.epochs} iterations, "
+          f"{config.dataset} data, {snap.its_per_sec:,.0f} it/s ({snap.its_per_sec * len(snap.ps):,.0f} model-it/s)")
+    rows = []
+    for i, p in enumerate(ps):
+        test = snap.test_loss[i * len(seeds):(i + 1) * len(seeds)].tolist()
+        train = snap.train_loss[i * len(seeds):(i + 1) * len(seeds)].tolist()
+        rows.append((f"{p:g}", _median(train), _median(test), min(test), max(test)))
+    print(format_table(["p", "train loss (median)", "test loss (median)", "test min", "test max"], rows,
+                       markdown=args.markdown))
+    finite = [r for r in rows if math.isfinite(r[2])]
+    if finite:
+        best = min(finite, key=lambda r: r[2])
+        print(f"Lowest median test loss: p={best[0]} ({best[2]:.4f}), over seeds {','.join(map(str, seeds))}.")
+    if snap.message and snap.status != "diverged":
+        print(snap.message, file=sys.stderr)
+    if args.out:
+        write_out(args.out, config, snap)
+        print(f"wrote {args.out}")
+    return _finish(snap)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    """The README's table: each preset's final train/test loss for p = 0 vs p = 0.5, median over seeds."""
+    from .train import sweep
+
+    seeds, ps, names = _checked_seeds(args.seeds, DEFAULTS), [0.0, args.p], [n.strip() for n in args.presets.split(",")]
+    table, status, doc = [], EXIT_OK, {}
+    for name in names:
+        config = preset(name, device=args.device, **({"epochs": args.epochs} if args.epochs else {}))
+        config = config.with_(**_headless_interval(args, config.epochs))
+        snap = _drive(sweep(config, ps, seeds), config.epochs, args.progress)
+        k = len(seeds)
+        med = {key: [_median(getattr(snap, key)[i * k:(i + 1) * k].tolist()) for i in range(2)]
+               for key in ("train_loss", "test_loss")}
+        setting = f"{config.dataset}, {config.n_points} points, noise {config.noise:g}"
+        for i, p in enumerate(ps):
+            table.append((name, setting, f"{p:g}", med["train_loss"][i], med["test_loss"][i]))
+        doc[name] = {"config": config.to_dict(), "p": ps, "seeds": seeds,
+                     "train_loss_median": med["train_loss"], "test_loss_median": med["test_loss"]}
+        status = max(status, _finish(snap))
+    print(format_table(["preset", "data", "p", "train loss", "test loss"], table, markdown=not args.plain))
+    print(f"\nFinal MSE after each preset's iterations, eval mode, median over seeds "
+          f"{','.join(map(str, seeds))}; `python -m dropviz results`.")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
+    return status
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from . import bench
+
+    return bench.main(args)
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+def _drive(snapshots, total: int, progress: bool | None):
+    """Consume a run's snapshots with a progress bar; the last snapshot. Ctrl-C cancels cleanly."""
+    bar = Progress(total, enabled=progress)
+    snap = None
+    try:
+        for snap in snapshots:
+            bar.update(snap.iteration, _snap_note(snap), force=snap.finished)
+    finally:
+        bar.close()
+    return snap
+
+
+def _finish(snap) -> int:
+    if snap.status == "diverged":
+        print(f"dropviz: diverged: {snap.message}", file=sys.stderr)
+        return EXIT_DIVERGED
+    if snap.status != "done":
+        print(f"dropviz: {snap.status}: {snap.message}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return EXIT_OK
+
+
+def _headless_interval(args: argparse.Namespace, epochs: int) -> dict:
+    """Sweeps need few snapshots (each evaluates every model): about 50 per run unless asked."""
+    if getattr(args, "snapshot_every", None) is not None:
+        return {}
+    return {"snapshot_every": min(max(epochs // 50, 1), int(LIMITS["snapshot_every"].hi))}
+
+
+def _checked_ps(text: str, config: LabConfig) -> list[float]:
+    try:
+        ps = parse_list(text, float)
+    except ValueError as e:
+        raise ConfigError(f"ps: {e}") from None
+    for p in ps:
+        config.with_(p=p)  # each p through LabConfig's check
+    if not ps:
+        raise ConfigError("ps: give at least one drop probability, e.g. --ps 0,0.5")
+    return ps
+
+
+def _checked_seeds(text: str, config: LabConfig) -> list[int]:
+    try:
+        seeds = parse_list(text, int)
+    except ValueError as e:
+        raise ConfigError(f"seeds: {e}") from None
+    for s in seeds:
+        config.with_(seed=s)
+    if not seeds:
+        raise ConfigError("seeds: give at least one seed, e.g. --seeds 1,2,3")
+    return seeds
+
+
+def _median(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return statistics.median(finite) if len(finite) == len(values) and finite else float("nan")
+
+
+def _out_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in OUT_FORMATS:
+        raise argparse.ArgumentTypeError(f"{text!r}: the file name must end in .json or .csv")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dropviz", description="dropviz: train real networks with and without dropout.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,results,bench}")
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: only on a terminal)")
+
+    run_p = sub.add_parser("run", help="train the p=0 baseline and a dropout model side by side")
+    add_config_flags(run_p)
+    run_p.add_argument("--out", type=_out_path, help="write final metrics and loss history to FILE.json or FILE.csv")
+    common(run_p)
+    run_p.set_defaults(func=cmd_run)
+
+    sweep_p = sub.add_parser("sweep", help="train many p values (and seeds) at once, print test loss per p")
+    sweep_p.add_argument("--ps", default="0,0.1,...,0.9", help="drop probabilities, e.g. 0,0.25,0.5 or 0,0.1,...,0.9")
+    sweep_p.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1,...,5 (median and spread over them)")
+    sweep_p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    add_config_flags(sweep_p)
+    sweep_p.add_argument("--out", type=_out_path, help="write final metrics and loss history to FILE.json or FILE.csv")
+    common(sweep_p)
+    sweep_p.set_defaults(func=cmd_sweep)
+
+    res_p = sub.add_parser("results", help="the README table: presets' train/test loss for p=0 vs p=0.5, median over seeds")
+    res_p.add_argument("--presets", default="source,classroom", help="comma-separated preset names")
+    res_p.add_argument("--seeds", default="1,...,5", help="seeds to take the median over")
+    res_p.add_argument("--p", type=float, default=0.5, help="drop probability of the dropout models")
+    res_p.add_argument("--epochs", type=int, default=None, help="override the presets' iterations (for a quick look)")
+    res_p.add_argument("--device", default="auto", choices=LIMITS["device"].choices, help=LIMITS["device"].help)
+    res_p.add_argument("--plain", action="store_true", help="an aligned text table instead of markdown")
+    res_p.add_argument("--json", help="also write the medians to this JSON file")
+    common(res_p)
+    res_p.set_defaults(func=cmd_results)
+
+    bench_p = sub.add_parser("bench", help="training speed: batched pair and sweep vs a plain PyTorch loop")
+    bench_p.add_argument("--threads", type=int, default=None,
+                         help="torch.set_num_threads for every case (default: torch's own, from OMP_NUM_THREADS or the cores)")
+    bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the median is reported")
+    bench_p.add_argument("--seconds", type=float, default=0.25, help="length of one timed repeat of one case")
+    bench_p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    bench_p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "results":
+            for name in args.presets.split(","):
+                preset(name.strip())  # unknown names fail before any training
+            DEFAULTS.with_(p=args.p)
+        return args.func(args)
+    except ConfigError as e:
+        print(f"dropviz: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("dropviz: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # e.g. `dropviz sweep | head`
+        sys.stderr.close()
+        return EXIT_OK
