@@ -1,0 +1,118 @@
+// dropviz live chart: one Plotly div per chart, updated in place with Plotly.react.
+// Served once per page as a file (see live_chart.py); each chart's inline stub imports it.
+const charts = new WeakMap();  // component parentElement -> per-instance state
+
+function loadPlotly(url) {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  // On window, not module scope: a changed JS string is a new module, same page.
+  return (window.__dropvizPlotly ??= new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = url;
+    s.onload = () => resolve(window.Plotly);
+    s.onerror = () => { window.__dropvizPlotly = undefined; reject(new Error("dropviz: cannot load " + url)); };
+    document.head.appendChild(s);
+  }));
+}
+
+function loadText(url) {
+  const cache = (window.__dropvizTemplates ??= {});
+  return (cache[url] ??= fetch(url).then((r) => r.text()));
+}
+
+// Streamlit's default plotly template holds placeholder colors #000001..#000040
+// that st.plotly_chart swaps for theme colors in the browser; do the same from
+// the --st-* CSS variables components v2 puts on our container, and add a
+// Streamlit-like look. Only in the template, so the figure's own layout wins.
+function streamlitTemplate(text, div) {
+  const css = getComputedStyle(div), v = (name) => css.getPropertyValue("--st-" + name).trim();
+  const colors = [
+    ...["categorical", "sequential", "diverging"].flatMap((k) => v(`chart-${k}-colors`).split(",")),
+    "", v("green-color"), v("red-color"), v("blue-color"), v("border-color"), v("gray-text-color"),
+    v("text-color"), v("background-color"), v("border-color-light"), v("secondary-background-color"),
+  ];
+  const t = JSON.parse(text.replace(/"#0000([0-4]\d)"/g, (m, n) => JSON.stringify(colors[n - 1] || "#444")));
+  const grid = v("border-color-light"), axis = { gridcolor: grid, zerolinecolor: grid, linecolor: grid };
+  Object.assign((t.layout ??= {}), {
+    font: { color: v("gray-text-color"), family: v("font") || undefined },
+    title: { font: { color: v("heading-color") } },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)",
+    xaxis: axis, yaxis: { ...axis },
+    hoverlabel: { bgcolor: v("background-color"), bordercolor: v("border-color"), font: { color: v("text-color") } },
+  });
+  return t;
+}
+
+async function draw(c, d) {
+  const [Plotly, tplText] = await Promise.all([loadPlotly(d.plotly_js), d.template && loadText(d.template)]);
+  const fig = d.figure, layout = fig.layout || {};
+  if (tplText) {
+    const themed = tplText.includes('"#000001"');
+    const tplKey = d.template + (themed ? getComputedStyle(c.div).getPropertyValue("--st-text-color") : "");
+    if (c.tplKey !== tplKey) {  // parse once per template (and theme), not every frame
+      c.tplKey = tplKey;
+      c.tpl = themed ? streamlitTemplate(tplText, c.div) : JSON.parse(tplText);
+    }
+    layout.template = c.tpl;
+  }
+  // Same uirevision on every react => Plotly keeps zoom/pan/legend state.
+  // A figure's own uirevision wins, so a new run can force a reset.
+  layout.uirevision ??= d.key;
+  layout.height = d.height;
+  layout.autosize = true;
+  const config = {
+    displaylogo: false,
+    displayModeBar: "hover",
+    showTips: false,  // no "double-click to isolate" popups on a live dashboard
+    toImageButtonOptions: { format: "png", filename: d.key },
+  };
+  await Plotly.react(c.div, fig.data || [], layout, config);
+  c.div.dataset.updates = String(Number(c.div.dataset.updates) + 1);
+  c.div.dataset.traces = String((fig.data || []).length);
+}
+
+export default function ({ data, parentElement }) {
+  if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
+    loadPlotly(data.plotly_js).catch((e) => console.error(e));
+    return () => {};
+  }
+  let c = charts.get(parentElement);
+  if (!c) {
+    // Create the div once per instance; later renders reuse it (never remount).
+    const div = document.createElement("div");
+    div.dataset.testid = "dropviz-live-chart";
+    div.dataset.updates = "0";
+    div.style.width = "100%";
+    div.style.height = data.height + "px";
+    parentElement.appendChild(div);
+    c = { div, next: null, busy: false };
+    // Fill the column: follow container width changes, not only window resizes.
+    // Only a div still on the page can be resized: Streamlit may just have removed it.
+    c.ro = new ResizeObserver(() => {
+      if (window.Plotly && c.div._fullLayout && c.div.isConnected) window.Plotly.Plots.resize(c.div).catch(() => {});
+    });
+    c.ro.observe(div);
+    charts.set(parentElement, c);
+  }
+  c.div.dataset.key = data.key;
+  c.div.style.height = data.height + "px";
+  // Coalesce: renders can arrive faster than Plotly draws; only the newest counts.
+  c.next = data;
+  if (!c.busy) {
+    c.busy = true;
+    (async () => {
+      try {
+        while (c.next) { const d = c.next; c.next = null; await draw(c, d); }
+      } catch (e) { console.error("dropviz live_chart:", e); }
+      finally { c.busy = false; }
+    })();
+  }
+  // Streamlit also calls stale cleanups right away when renders race, so only
+  // tear down once the element has really left the page.
+  return () => {
+    if (c.div.isConnected) return;
+    c.ro.disconnect();
+    if (window.Plotly) window.Plotly.purge(c.div);
+    charts.delete(parentElement);
+  };
+}
