@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .config import LabConfig
+from .data import HELD_OUT_POINTS, SOURCE_TEST_NOISE, TEST_SEED_OFFSET
 
 TEMPLATE = '''"""dropviz run, exported: {width}-wide, {depth} hidden layers, p = {p} vs p = 0, {epochs} iterations.
 
@@ -32,8 +33,9 @@ def make_data(c):
     x = torch.linspace(-1, 1, c["n_points"]).unsqueeze(1)
     y = f(x) + c["noise"] * torch.randn(x.shape, generator=gen)
     if c["dataset"] == "source":
-        return x, y, x.clone(), f(x) + 0.3 * torch.randn(x.shape, generator=gen)
-    x_test = torch.rand(200, 1, generator=gen) * 2 - 1
+        return x, y, x.clone(), f(x) + {source_test_noise} * torch.randn(x.shape, generator=gen)
+    test_gen = torch.Generator().manual_seed(c["seed"] + {test_seed_offset})  # the test set's own
+    x_test = torch.rand({held_out}, 1, generator=test_gen) * 2 - 1
     return x, y, x_test, f(x_test)
 
 
@@ -91,4 +93,5 @@ def pytorch_script(config: LabConfig, filename: str = "dropviz_run.py") -> str:
     """The script's source text, with this run's settings written into it."""
     settings = {k: v for k, v in config.to_dict().items()
                 if k not in ("device", "variant", "snapshot_every", "mc_samples")}
-    return TEMPLATE.format(config=settings, filename=filename, **settings)
+    return TEMPLATE.format(config=settings, filename=filename, test_seed_offset=TEST_SEED_OFFSET, source_test_noise=SOURCE_TEST_NOISE,
+                           held_out=HELD_OUT_POINTS, **settings)
