@@ -122,6 +122,4 @@ def page_query(config: LabConfig) -> dict[str, str]:
 
 def sync_url(config: LabConfig) -> None:
     """Write the settings into the address bar."""
-    wanted = page_query(config)
-    if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [v] for k, v in wanted.items()}:
-        st.query_params.from_dict(wanted)
+    urlstate.write_query(page_query(config))

@@ -13,6 +13,7 @@ from typing import Any
 
 import streamlit as st
 
+from ..config import LabConfig, to_query
 from .common import classroom_query
 
 
@@ -94,10 +95,16 @@ def values(page: str, params: dict[str, Param]) -> dict[str, Any]:
     return {name: p.clamp(st.session_state.get(key(page, name), p.default))[0] for name, p in params.items()}
 
 
-def sync(page: str, params: dict[str, Param]) -> None:
-    """Address bar ← settings that differ from their defaults, plus language and classroom flags."""
+def sync(page: str, params: dict[str, Param], lab: LabConfig | None = None) -> None:
+    """Address bar ← settings that differ from their defaults, the lab settings the page uses (if
+    any, so a shared link trains the same model), and the language and classroom flags."""
     current = values(page, params)
-    wanted = {n: _fmt(v) for n, v in current.items() if v != params[n].default} | classroom_query()
+    mine = {n: _fmt(v) for n, v in current.items() if v != params[n].default}
+    write_query({**(to_query(lab) if lab is not None else {}), **mine, **classroom_query()})
+
+
+def write_query(wanted: dict[str, str]) -> None:
+    """Set the address bar's query to `wanted`, only when it differs (every write is a message)."""
     if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)
 

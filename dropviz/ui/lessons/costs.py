@@ -13,7 +13,7 @@ from .. import urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .sweep import lab_config, live, settings_line, sync_url, url_warning
+from .shared import lab_config, live, settings_line, url_warning
 
 PAGE = "costs"
 PARAMS = {
@@ -53,7 +53,7 @@ def render() -> None:
         st.markdown(t("costs.bn_intro"))
     st.slider(t("costs.labels.bn_p"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "bn_p"))
     v = urlstate.values(PAGE, PARAMS)
-    sync_url(PAGE, PARAMS, base)
+    urlstate.sync(PAGE, PARAMS, lab=base)
     _bn(v["bn_p"])
 
 

@@ -52,7 +52,7 @@ def render() -> None:
     st.markdown(t("ensemble.intro"))
     _controls()
     v = urlstate.values(PAGE, PARAMS)
-    _sync_url(v, lab_config)
+    urlstate.sync(PAGE, PARAMS, lab=lab_config)  # with the lab's settings: a shared link trains the same model
 
     items = tuple(sorted(config.to_dict().items()))
     with st.spinner(t("ensemble.training")):
@@ -75,17 +75,6 @@ def render() -> None:
     if not hidden("explain"):
         with st.expander(t("ensemble.why_title")):
             st.markdown(t("ensemble.why_body"))
-
-
-def _sync_url(values: dict, lab_config: LabConfig) -> None:
-    """Address bar ← this page's settings and the lab's (so a shared link trains the same model)."""
-    wanted = {n: _fmt(x) for n, x in values.items() if x != PARAMS[n].default} | controls.page_query(lab_config)
-    if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [x] for k, x in wanted.items()}:
-        st.query_params.from_dict(wanted)
-
-
-def _fmt(value) -> str:
-    return repr(value) if isinstance(value, float) else str(value)
 
 
 def _new_masks() -> None:

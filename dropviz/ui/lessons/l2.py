@@ -13,7 +13,7 @@ from .. import urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .sweep import lab_config, live, settings_line, sync_url, url_warning
+from .shared import lab_config, live, settings_line, url_warning
 
 PAGE = "l2"
 PARAMS = {"drop": Param(0.5, 0.0, 0.9), "decay": Param(0.01, 0.0, 0.1)}
@@ -31,7 +31,7 @@ def render() -> None:
     b.select_slider(t("l2.labels.decay"), options=_decay_options(), key=urlstate.key(PAGE, "decay"),
                     help=t("l2.help.decay"))
     v = urlstate.values(PAGE, PARAMS)
-    sync_url(PAGE, PARAMS, base)
+    urlstate.sync(PAGE, PARAMS, lab=base)
     spec = L2Spec.create(base, v["drop"], v["decay"])
     st.caption(settings_line(spec.config))
     cost = 2 * run_cost_gflop(spec.config)  # two pairs in one job

@@ -1,0 +1,64 @@
+"""What the lesson pages that train with the lab's settings share: those settings, the warning
+about a link's invalid values, and a live view of a job in the shared runner."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from ...config import LabConfig
+from ...runner import Queued
+from .. import controls
+from ..common import get_runner, t, viewer_id
+
+FRAME = 0.5  # seconds between redraws of a running lesson experiment
+
+
+def lab_config() -> tuple[LabConfig, list[str]]:
+    """The lab's current settings, and the notices of a link whose lab values had to be clamped.
+
+    The lab page loads the link into its widgets once per session; a lesson page opened first
+    does that load, so ?width=8 works here too.
+    """
+    first = "url_notices" not in st.session_state
+    notices = controls.load_url_once()
+    return controls.read_config(), (notices if first else [])
+
+
+def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
+    """One warning naming every setting of the link that was not valid."""
+    if changed or lab_notices:
+        st.warning(t(f"{page}.url_warning") + "\n\n- " + "\n- ".join(changed + lab_notices))
+
+
+def settings_line(config: LabConfig) -> str:
+    """The lab settings a lesson uses, in one line."""
+    return t("sweep.lab_line", width=config.width, depth=config.depth, epochs=f"{config.epochs:,}",
+             n_points=config.n_points, noise=f"{config.noise:g}", dataset=config.dataset,
+             optimizer=config.optimizer, lr=f"{config.lr:g}", seed=config.seed)
+
+
+def live(spec: Any, draw: Callable[[Any, bool], None], page: str) -> None:
+    """Watch `spec` in the shared runner and call draw(snapshot, live) on a timer until the job ends."""
+    job = get_runner().watch(viewer_id(), spec)
+    running = not job.finished
+    st.fragment(_frame, run_every=FRAME if running else None)(spec, draw, page, running)
+
+
+def _frame(spec: Any, draw: Callable[[Any, bool], None], page: str, running: bool) -> None:
+    runner, viewer = get_runner(), viewer_id()
+    job = runner.watch(viewer, spec)  # renews the lease; restarts a job the reaper ended
+    snap = runner.latest(viewer)
+    if job.error:
+        st.error(job.error)
+    if isinstance(snap, Queued):
+        st.info(t(f"{page}.queued", ahead=snap.ahead))
+    elif snap is None:
+        st.info(t(f"{page}.starting"))
+    else:
+        st.progress(snap.iteration / max(snap.total, 1),
+                    text=t(f"{page}.progress", it=f"{snap.iteration:,}", total=f"{snap.total:,}"))
+        draw(snap, running)
+    if running and job.finished:
+        st.rerun(scope="app")  # the run ended: draw once more without the timer
