@@ -112,8 +112,12 @@ class Progress:
 
 
 def _snap_note(snap) -> str:
-    losses = " ".join(f"p={p:g}: {t:.4f}" for p, t in list(zip(snap.ps, snap.test_loss))[:4])
-    return f"test {losses}  {snap.its_per_sec:,.0f} it/s"
+    """Test loss per distinct p (the median over its seeds), for the first few p values."""
+    by_p: dict[float, list[float]] = {}
+    for p, t in zip(snap.ps.tolist(), snap.test_loss.tolist()):
+        by_p.setdefault(p, []).append(t)
+    losses = " ".join(f"p={p:g}: {statistics.median(ts):.3g}" for p, ts in list(by_p.items())[:4])
+    return f"test {losses}{' …' if len(by_p) > 4 else ''}  {snap.its_per_sec:,.0f} it/s"
 
 
 def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], markdown: bool = False) -> str:
@@ -130,7 +134,7 @@ def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], markdown
 
 def _cell(value: Any) -> str:
     if isinstance(value, float):
-        return "nan" if not math.isfinite(value) else f"{value:.4f}"
+        return "nan" if not math.isfinite(value) else f"{value:.4g}"
     return str(value)
 
 
@@ -174,6 +178,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     snap = _drive(run(config), config.epochs, args.progress)
+    if snap.device_note:
+        print(f"dropviz: {snap.device_note}", file=sys.stderr)
     print(f"{config.epochs} iterations, {config.dataset} data ({config.n_points} points, noise {config.noise:g}), "
           f"1-{'-'.join([str(config.width)] * config.depth)}-1, {config.optimizer} lr {config.lr:g}, "
           f"seed {config.seed}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
@@ -220,8 +226,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if finite:
         best = min(finite, key=lambda r: r[2])
         print(f"Lowest median test loss: p={best[0]} ({best[2]:.4f}), over seeds {','.join(map(str, seeds))}.")
-    if snap.message and snap.status != "diverged":
-        print(snap.message, file=sys.stderr)
+    if snap.status == "done" and snap.diverged is not None and snap.diverged.any():
+        print(snap.message, file=sys.stderr)  # some models diverged, the others finished
     if args.out:
         write_out(args.out, config, snap)
         print(f"wrote {args.out}")
@@ -338,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_p = sub.add_parser("run", help="train the p=0 baseline and a dropout model side by side")
     add_config_flags(run_p)
-    run_p.add_argument("--out", type=_out_path, help="write final metrics and loss history to FILE.json or FILE.csv")
+    run_p.add_argument("--out", type=_out_path, metavar="FILE", help="write final metrics and loss history to FILE.json or FILE.csv")
     common(run_p)
     run_p.set_defaults(func=cmd_run)
 
@@ -347,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_p.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1,...,5 (median and spread over them)")
     sweep_p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     add_config_flags(sweep_p)
-    sweep_p.add_argument("--out", type=_out_path, help="write final metrics and loss history to FILE.json or FILE.csv")
+    sweep_p.add_argument("--out", type=_out_path, metavar="FILE", help="write final metrics and loss history to FILE.json or FILE.csv")
     common(sweep_p)
     sweep_p.set_defaults(func=cmd_sweep)
 

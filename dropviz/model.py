@@ -8,10 +8,14 @@ all M models, so the same code trains the p=0 / p pair and a sweep of many p val
 All weights and biases live in ONE flat parameter, viewed per layer. That lets one optimizer
 step update every layer of every model in one kernel, and lets the hand-written backward
 (`forward_backward`) write gradients straight into one flat grad buffer. Each hidden layer is
-stored as one block (M, fan_in + 1, fan_out): its weight rows, then its bias as one more row, so
-with a column of ones appended to the layer's input ([h, 1] @ [W; b] = h @ W + b) its weight and
-bias gradients come out of one matmul. The output layer's weight (M, H, 1) and bias (M, 1, 1)
-come last, as two tensors, so that the flat parameter ends with the models' output biases.
+stored as one block (M, rows, H) = [W; b; 0…]: its weight rows, its bias as one more row, so
+that with a column of ones appended to the layer's input ([h, 1] @ [W; b] = h @ W + b) its
+weight and bias gradients come out of one matmul, and zero rows up to a multiple of 64 bytes
+per model. The output layer's W (M, H, 1) and b (M, 1, 1) come last, each model's padded too.
+The padding makes every model's slice start 64-byte aligned: MKL picks its kernels by
+alignment, so without it model 1 of a p = 0 pair is computed in another order than model 0
+and drifts from it in the last bit. `flat` therefore holds a little more than
+n_models × n_params numbers; the padding is zero, gets zero gradients and stays zero.
 
 Speed (see `python -m dropviz bench`): at the source's size (10 points, width 200) a training
 step is 6 batched matmuls and ~25 small kernels, and each kernel costs a few µs whatever its
@@ -42,10 +46,9 @@ class StackedMLP(nn.Module):
         self.sizes = [1] + [width] * depth + [1]
         per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # [[W, b, W, b, ...], ...]
         stacked = [torch.stack(tensors) for tensors in zip(*per_model)]  # (M, in, out) / (M, 1, out)
-        hidden = [torch.cat([w, b], dim=1) for w, b in zip(stacked[:-2:2], stacked[1:-2:2])]  # (M, in + 1, out)
-        chunks = hidden + stacked[-2:]  # then the output layer's W (M, H, 1) and b (M, 1, 1)
-        self.chunk_shapes = [t.shape for t in chunks]
-        self.flat = nn.Parameter(torch.cat([t.flatten() for t in chunks]).to(device))
+        self.block_rows = [_padded_rows(fan_in + 1, width) for fan_in in self.sizes[:-2]]  # see the module doc
+        self.n_params = sum(t[0].numel() for t in stacked)  # per model, no padding: 81,001 for the source's net
+        self.flat = nn.Parameter(_flat_layout(stacked, self.block_rows).to(device))
         self.flat.grad = torch.zeros_like(self.flat)
         self.register_buffer("p", torch.tensor(ps, dtype=torch.float32, device=device).view(-1, 1, 1))
         self._m = len(ps)  # n_models, as a plain int: buffers and parameters cost a lookup each access
@@ -82,17 +85,20 @@ class StackedMLP(nn.Module):
         W_l is (M, fan_in, fan_out) and b_l is (M, 1, fan_out); both are strided views into
         layer l's block, not contiguous tensors (use .reshape, not .view, to flatten them).
         """
-        *hidden, w_out, b_out = self._chunks(of)
+        *blocks, w_out, b_out = self._chunks(of)
         out = []
-        for block in hidden:
-            out += [block[:, :-1], block[:, -1:]]
+        for block, fan_in in zip(blocks, self.sizes):
+            out += [block[:, :fan_in], block[:, fan_in:fan_in + 1]]
         return out + [w_out, b_out]
 
     def _chunks(self, of: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Each hidden layer's [W; b] block (M, fan_in + 1, H), then the output W and b: views of `flat` or `of`."""
+        """Views of `flat` (or `of`): each hidden layer's block (M, rows, H), then the output W and b."""
         of = self.flat if of is None else of
-        chunks = torch.split(of, [s.numel() for s in self.chunk_shapes])
-        return [chunk.view(shape) for chunk, shape in zip(chunks, self.chunk_shapes)]
+        M, H = self._m, self.sizes[1]
+        sizes = [rows * H for rows in self.block_rows] + [_padded(H), _padded(1)]
+        chunks = torch.split(of, [M * n for n in sizes])
+        blocks = [c.view(M, rows, H) for c, rows in zip(chunks, self.block_rows)]
+        return blocks + [chunks[-2].view(M, -1)[:, :H].view(M, H, 1), chunks[-1].view(M, -1)[:, :1].view(M, 1, 1)]
 
     def sample_multipliers(self, n: int, generators: list[torch.Generator | None] | None = None) -> torch.Tensor:
         """Fresh dropout multipliers for every hidden layer of every model, (M, depth, n, H).
@@ -165,8 +171,8 @@ class StackedMLP(nn.Module):
         v, w = self._layer_views(), self._workspace(N, x.dtype)
         self.last_mult = mult
         masks, grads = mult.unbind(1), v.grads  # masks per hidden layer, (M, N, H)
-        # Forward. hs[l] is layer l's input with a column of ones, (M, N, fan_in + 1), so one
-        # bmm with the block [W; b] is h @ W + b. keep[l] = mult where z > 0, else 0: both ReLU's
+        # Forward. hs[l] is layer l's input as [h, 1, 0…], (M, N, rows of block l), so one bmm
+        # with the block [W; b; 0…] is h @ W + b. keep[l] = mult where z > 0, else 0: both ReLU's
         # and dropout's factor, so the hidden layer is z * keep[l] and its backward is g * keep[l].
         hs, hs_T = w.hs, w.hs_T
         hs[0], hs_T[0] = self._input_with_ones(x)
@@ -174,16 +180,16 @@ class StackedMLP(nn.Module):
             torch.bmm(hs[l], v.blocks[l], out=w.z)
             torch.ops.aten.threshold_backward.grad_input(masks[l], w.z, 0, grad_input=w.keep[l])
             torch.mul(w.z, w.keep[l], out=w.h_body[l + 1])
-        # The output layer has one unit: a dot product per point, h · W + b, (M, N, 1). Not a bmm:
-        # MKL's matrix-vector kernels depend on the operands' alignment, so model 1 of a p = 0
-        # pair would round differently from model 0 (ATen's kernels do not).
+        # The output layer has one unit: a dot product per point, h · W + b, (M, N, 1), as ATen's
+        # multiply and sum (MKL's matrix-vector path is no faster here, and ATen's kernels give
+        # every model the same rounding wherever its slice lies).
         torch.sum(torch.mul(w.h_body[D], v.w_out_T, out=w.h_out), dim=2, keepdim=True, out=w.err)
         err = w.err.add_(v.b_out).sub_(y)  # prediction - target
         losses = torch.baddbmm(w.err_1, w.err_T, err, beta=0, alpha=1 / N).view(M)  # mean of err²
         err.mul_(w.two_over_n)  # now g = d loss / d prediction
         # Backward, last layer first. The output layer's gradients: h^T @ g and g summed over the
-        # points, as sums for the same reason. Each hidden layer's [W; b] gets [h, 1]^T @ g in one
-        # bmm; g then goes back through W^T and the mask of the layer below.
+        # points, as sums again. Each hidden layer's [W; b; 0…] gets [h, 1, 0…]^T @ g in one bmm
+        # (the padding rows get 0); g then goes back through W^T and the mask of the layer below.
         torch.sum(torch.mul(w.h_body[D], err, out=w.h_out), dim=1, keepdim=True, out=v.grad_w_out_T)
         torch.sum(err, dim=1, keepdim=True, out=v.grad_b_out)
         g = torch.mul(err, v.w_out_T, out=w.g[0]).mul_(w.keep[D - 1])  # (M,N,1) * (M,1,H)
@@ -211,14 +217,14 @@ class StackedMLP(nn.Module):
         return work
 
     def _input_with_ones(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """[x, 1], (M, N, 2), and its transpose, for the first layer's block.
+        """[x, 1, 0…], (M, N, rows of the first block), and its transpose, for the first layer's block.
 
         Reused while x is the same tensor, unchanged (its version counter counts in-place writes).
         """
         cached = self._x_aug
         if cached is not None and cached[0] is x and cached[1] == x._version:
             return cached[2]
-        x_aug = _aligned((self._m, x.shape[-2], 2), x.dtype, x.device).fill_(1)
+        x_aug = _with_ones(_aligned((self._m, x.shape[-2], self.block_rows[0]), x.dtype, x.device), 1)
         x_aug[..., :1] = x
         self._x_aug = x, x._version, (x_aug, x_aug.mT)
         return self._x_aug[2]
@@ -233,8 +239,8 @@ class _Views:
 
     def __init__(self, model: StackedMLP, key: tuple):
         self.key, self.model = key, model
-        *self.blocks, w_out, self.b_out = model._chunks(model.flat.detach())  # [W; b] per hidden layer
-        self.weights_T = [b[:, :-1].mT for b in self.blocks]  # W^T, for the backward
+        *self.blocks, w_out, self.b_out = model._chunks(model.flat.detach())  # [W; b; 0…] per hidden layer
+        self.weights_T = [b[:, :fan_in].mT for b, fan_in in zip(self.blocks, model.sizes)]  # W^T, for the backward
         self.w_out_T = w_out.mT  # the output layer's W^T, (M, 1, H)
         *self.grads, grad_w_out, self.grad_b_out = model._chunks(model.flat.grad)
         self.grad_w_out_T = grad_w_out.mT  # (M, 1, H), as its sum writes it
@@ -243,17 +249,19 @@ class _Views:
 class _Workspace:
     """Buffers of forward_backward for n points, allocated once and reused every step, with their views.
 
-    hs[l] (l ≥ 1): hidden layer l-1's output with a last column of ones, (M, n, H + 1); keep[l]:
-    its ReLU-and-dropout mask (M, n, H); z: a pre-activation; g: two gradient buffers (M, n, H);
-    err: prediction - target, (M, n, 1), stored as (M, 1, n) as the output bmm writes it.
+    hs[l] (l ≥ 1): hidden layer l-1's output as [h, 1, 0…], (M, n, rows); keep[l]: its
+    ReLU-and-dropout mask (M, n, H); z: a pre-activation; g: two gradient buffers (M, n, H);
+    err: prediction - target, (M, n, 1), a view of err_T (M, 1, n) for the loss's bmm. Every
+    model's slice of every buffer starts 64-byte aligned, as in `flat`.
     """
 
     def __init__(self, m: int, n: int, h: int, depth: int, dtype: torch.dtype, device: torch.device):
         self.n, self.dtype = n, dtype
         new = lambda *shape: _aligned(shape, dtype, device)
-        self.hs = [None] + [new(m, n, h + 1).fill_(1) for _ in range(depth)]
+        rows = _padded_rows(h + 1, h)  # the blocks' rows: [h, 1, 0…] @ [W; b; 0…] = h @ W + b
+        self.hs = [None] + [_with_ones(new(m, n, rows), h) for _ in range(depth)]
         self.hs_T = [None] + [t.mT for t in self.hs[1:]]  # [0]: the input's, set every step
-        self.h_body = [None] + [t[..., :-1] for t in self.hs[1:]]
+        self.h_body = [None] + [t[..., :h] for t in self.hs[1:]]
         self.keep = [new(m, n, h) for _ in range(depth)]
         self.z, self.g = new(m, n, h), [new(m, n, h), new(m, n, h)]
         self.h_out = new(m, n, h)  # the last hidden layer times one vector, before the sum
@@ -262,29 +270,48 @@ class _Workspace:
         self.two_over_n = torch.tensor(2 / n, dtype=dtype, device=device)  # d mean(err²) / d err, per err
 
 
-def _aligned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """An empty (M, …) buffer whose every model's slice starts on a 64-byte boundary.
+ALIGN = 16  # floats in 64 bytes
 
-    MKL picks its kernel by alignment too, so without this model 1 of a p = 0 pair could be
-    computed in another order than model 0 and drift from it in the last bit.
-    """
+
+def _padded(n: int) -> int:
+    """n rounded up to a multiple of ALIGN."""
+    return -(-n // ALIGN) * ALIGN
+
+
+def _padded_rows(rows: int, width: int) -> int:
+    """The fewest rows >= `rows` whose rows × width floats are a multiple of ALIGN (64 bytes)."""
+    while (rows * width) % ALIGN:
+        rows += 1
+    return rows
+
+
+def _with_ones(t: torch.Tensor, column: int) -> torch.Tensor:
+    """t (…, rows) set to zeros with ones in `column`: [h, 1, 0…] once h is written before it."""
+    t.zero_()
+    t[..., column] = 1
+    return t
+
+
+def _aligned(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An empty (M, …) float32 buffer whose every model's slice starts on a 64-byte boundary (see
+    the module doc); contiguous when a slice's size is already a multiple of 64 bytes."""
     per_model = math.prod(shape[1:])
-    step = 64 // torch.empty((), dtype=dtype).element_size()
-    padded = -(-per_model // step) * step
-    return torch.empty(shape[0], padded, dtype=dtype, device=device)[:, :per_model].view(shape)
+    return torch.empty(shape[0], _padded(per_model), dtype=dtype, device=device)[:, :per_model].view(shape)
 
 
 class FlatSGD:
     """torch.optim.SGD(lr, momentum, weight_decay) for one parameter, without torch.optim's overhead.
 
-    The same update as torch.optim.SGD's default on the CPU (its single-tensor loop), op for op,
-    so results match it bit for bit (a test checks it). What it leaves out is torch.optim's
-    Python around those ops: ~25 µs a step of hooks, profiler scopes and checks, and the ~1 s
-    import of torch._dynamo that constructing the first torch.optim optimizer in a process
-    triggers. Not torch's fused SGD kernel: it rounds the last few elements of a tensor
-    differently from the rest (FMA in its scalar tail), so model 1 of a p = 0 pair would drift
-    from model 0 in the last bit. `param_groups[0]` is read at every step, so changing its "lr"
-    works as with torch.optim.
+    The same update through the same kernel that `torch.optim.SGD(..., fused=True)` runs
+    (torch._fused_sgd_), so results match it bit for bit (a test checks it). What it leaves out
+    is torch.optim's Python around the kernel: ~25 µs a step of hooks, profiler scopes and
+    checks, and the ~1 s import of torch._dynamo that constructing the first torch.optim
+    optimizer in a process triggers. `param_groups[0]` is read at every step, so changing its
+    "lr" works as with torch.optim.
+
+    The kernel rounds the last (numel mod 16) elements differently from the rest (a fused
+    multiply-add in its scalar tail); StackedMLP.flat is padded to a multiple of 16 per model,
+    so there it has no tail and treats every model alike.
     """
 
     def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
@@ -292,22 +319,30 @@ class FlatSGD:
         self.param_groups = [{"params": [self.param], "lr": lr, "momentum": momentum, "dampening": 0.0,
                               "weight_decay": weight_decay, "nesterov": False, "maximize": False}]
         self.momentum_buffer: torch.Tensor | None = None
-        self._stepped = False  # the momentum buffer holds a previous step's value
 
     def step(self) -> None:
         grad = self.param.grad
         if grad is None:
             return
-        group, param = self.param_groups[0], self.param.detach()
+        group = self.param_groups[0]
+        first = self.momentum_buffer is None
+        if first and group["momentum"]:
+            self.momentum_buffer = torch.empty_like(grad)
+        buffers = [self.momentum_buffer] if group["momentum"] else []
+        if not hasattr(torch, "_fused_sgd_"):  # a torch without the kernel: torch.optim.SGD's own loop
+            return self._step_unfused(grad, group, first)
+        torch._fused_sgd_([self.param.detach()], [grad], buffers, weight_decay=group["weight_decay"],
+                          momentum=group["momentum"], lr=group["lr"], dampening=0.0, nesterov=False,
+                          maximize=False, is_first_step=first)
+
+    def _step_unfused(self, grad: torch.Tensor, group: dict, first: bool) -> None:
+        param = self.param.detach()
         if group["weight_decay"]:
             grad = grad.add(param, alpha=group["weight_decay"])
         if group["momentum"]:
-            if self._stepped and self.momentum_buffer is not None:
-                grad = self.momentum_buffer.mul_(group["momentum"]).add_(grad)
-            else:  # the first step starts the buffer as the gradient
-                self.momentum_buffer = grad = torch.clone(grad).detach()
+            buf = self.momentum_buffer
+            grad = buf.copy_(grad) if first else buf.mul_(group["momentum"]).add_(grad)
         param.add_(grad, alpha=-group["lr"])
-        self._stepped = True
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Not needed with `forward_backward` (it overwrites the gradient); here for loops that use autograd."""
@@ -315,6 +350,16 @@ class FlatSGD:
             self.param.grad = None
         elif self.param.grad is not None:
             self.param.grad.zero_()
+
+
+def _flat_layout(stacked: list[torch.Tensor], block_rows: list[int]) -> torch.Tensor:
+    """[W0, b0, W1, b1, …] (M, in, out) / (M, 1, out) laid out as `flat`: hidden layers as padded
+    [W; b; 0…] blocks, then the output W and b, each model's slice padded to a multiple of ALIGN."""
+    width = stacked[0].shape[2]
+    blocks = [torch.cat([w, b, w.new_zeros(w.shape[0], rows - w.shape[1] - 1, width)], dim=1)
+              for w, b, rows in zip(stacked[:-2:2], stacked[1:-2:2], block_rows)]
+    outputs = [nn.functional.pad(t.flatten(1), (0, _padded(t[0].numel()) - t[0].numel())) for t in stacked[-2:]]
+    return torch.cat([t.flatten() for t in blocks + outputs])
 
 
 def _init_linears(sizes: list[int], seed: int) -> list[torch.Tensor]:

@@ -20,16 +20,16 @@ from .control import Control
 from .data import Dataset, make_dataset
 from .devices import resolve_device
 from .history import History
-from .model import StackedMLP
+from .model import FlatSGD, StackedMLP
 
 HIST_BINS = 30  # bins of the weight and gradient histograms
 MC_GRID = 60  # x points of the MC-dropout band (coarser than the curve: T samples each)
 MC_SEED_OFFSET = 2_000_003  # MC-band masks come from seed + this
 
 OPTIMIZERS = {
-    # SGD as the source: momentum 0.9. fused=True: one kernel for the whole flat parameter.
-    "sgd": lambda params, cfg: torch.optim.SGD(params, lr=cfg.lr, momentum=0.9,
-                                               weight_decay=cfg.weight_decay, fused=True),
+    # SGD as the source: momentum 0.9. FlatSGD: torch.optim.SGD(fused=True)'s kernel, one for the
+    # whole flat parameter, without torch.optim's per-step Python and its torch._dynamo import.
+    "sgd": lambda params, cfg: FlatSGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay),
     "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True),
 }
 

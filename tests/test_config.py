@@ -290,7 +290,7 @@ def test_source_preset_has_81001_parameters_per_model():
 
     c = preset("source")
     model = StackedMLP(list(c.ps), c.width, c.depth, [c.seed] * 2)
-    assert model.flat.numel() == 2 * 81_001
+    assert model.n_params == 81_001
     seq = to_sequential(model, 1)
     assert sum(p.numel() for p in seq.parameters()) == 81_001
     assert [m.__class__.__name__ for m in seq] == ["Linear", "ReLU", "Dropout"] * 3 + ["Linear"]

@@ -69,7 +69,7 @@ def test_sequential_has_the_documented_layers(depth):
     assert all(d.p == 0 for d in to_sequential(model, 0) if isinstance(d, nn.Dropout))
     n_params = 1 * 8 + 8 + (depth - 1) * (8 * 8 + 8) + 8 + 1
     assert sum(p.numel() for p in seq.parameters()) == n_params
-    assert model.flat.numel() == 3 * n_params
+    assert model.n_params == n_params and model.flat.numel() >= 3 * n_params  # flat is padded per model
 
 
 def test_same_seed_same_initial_weights():

@@ -175,6 +175,15 @@ def test_optimizers_step_like_torch_optim(name, reference):
     torch.testing.assert_close(ours.detach(), ref.detach(), rtol=1e-6, atol=1e-7)
 
 
+def test_sgd_is_the_source_optimizer():
+    """"sgd" is FlatSGD (torch.optim.SGD's fused kernel without torch.optim's Python), momentum 0.9."""
+    from dropviz.model import FlatSGD
+
+    opt = OPTIMIZERS["sgd"]([torch.nn.Parameter(torch.zeros(3))], LabConfig(lr=0.02))
+    assert isinstance(opt, FlatSGD)
+    assert opt.param_groups[0]["momentum"] == 0.9 and opt.param_groups[0]["lr"] == 0.02
+
+
 @pytest.mark.parametrize("optimizer,variant", [("adam", "vanilla"), ("sgd", "torch")])
 def test_other_optimizers_and_variants_run(optimizer, variant):
     s = last(run(SMALL.with_(optimizer=optimizer, variant=variant, weight_decay=0.01)))

@@ -83,7 +83,7 @@ def test_sub_networks_follow_the_seed_and_share_one_mask_across_x(nets):
     net = nets["relu"]
     keep = (torch.rand(1, net.depth, 1, net.width, generator=torch.Generator().manual_seed(3)) > net.p).float()
     out = ensemble.forward(net, torch.tensor([[0.3], [0.3]]), keep)[0, :, 0]
-    assert out[0] == out[1]
+    torch.testing.assert_close(out[0], out[1])  # to rounding: the rows of one matmul may take different kernels
 
 
 def test_p_zero_has_a_single_sub_network():
