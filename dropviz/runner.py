@@ -12,6 +12,7 @@ At most `max_threads` jobs train at once; the others wait in a queue.
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import threading
 import time
@@ -58,13 +59,34 @@ class Queued:
     ahead: int
 
 
+@dataclass
+class Frame:
+    """What a viewer is shown now (`latest`), numbered so that a browser can ask for anything newer.
+
+    `version` grows with every new snapshot of a job, and every job starts above all older ones,
+    so a viewer's versions only grow, across settings changes and resets too. `final`: the job
+    has ended, no newer frame will follow (until the viewer switches jobs).
+    """
+
+    shown: "Snapshot | Queued | None"
+    version: int
+    final: bool
+
+
+_job_serials = itertools.count(1)
+FRAMES_PER_JOB = 1_000_000  # more snapshots than any run makes (20,000 iterations at most)
+
+
 class Job:
     """One training run in its own thread (or a finished one from the cache, with no thread)."""
 
     def __init__(self, config: LabConfig, private: bool = False, result: Snapshot | None = None):
         self.config, self.private = config, private
         self.control = Control()
-        self.latest: Snapshot | None = result
+        self.serial = next(_job_serials)
+        # (newest snapshot, how many so far), replaced as one tuple so a reader never sees one
+        # without the other.
+        self._latest: tuple[Snapshot | None, int] = (result, int(result is not None))
         self.error = ""  # set when training raised: the message for this run's viewers
         self.viewers: dict[str, float] = {}  # session id → time of its last poll
         self.thread: threading.Thread | None = None
@@ -73,6 +95,10 @@ class Job:
         self.stand_in: Snapshot | None = None
         self.replay_to = 0
         self._holding = False  # whether this job's thread holds a training slot right now
+
+    @property
+    def latest(self) -> Snapshot | None:
+        return self._latest[0]
 
     @property
     def finished(self) -> bool:
@@ -107,7 +133,7 @@ class Job:
         try:
             torch.set_num_threads(1)  # per thread, not inherited: one core per job
             for snap in snapshots(self.config, self.control):
-                self.latest = snap
+                self._latest = (snap, self._latest[1] + 1)
         except Exception as exc:  # a failure ends this run alone, with a message, never the server
             self.error = f"Training stopped: {type(exc).__name__}: {exc}"
         finally:
@@ -188,23 +214,31 @@ class Runner:
 
     def latest(self, viewer: str) -> Snapshot | Queued | None:
         """The newest snapshot for the viewer (None before the first); renews its lease."""
+        frame = self.frame(viewer)
+        return frame.shown if frame is not None else None
+
+    def frame(self, viewer: str) -> Frame | None:
+        """`latest` with its version (see Frame); None when the viewer watches nothing. Renews the lease."""
         with self._lock:
             job = self._by_viewer.get(viewer)
             if job is None:
                 return None
             job.viewers[viewer] = time.monotonic()
-        if job.latest is None and not job.finished:
+        finished = job.finished  # read before the snapshot: a job that has ended has no newer one
+        latest, count = job._latest
+        version = job.serial * FRAMES_PER_JOB + count
+        if latest is None and not finished:
             with self._queue_lock:
                 if job in self._queue:
                     ahead = self._queue[:self._queue.index(job)]
-                    return Queued(ahead=sum(not j.control.cancelled for j in ahead))
+                    return Frame(Queued(ahead=sum(not j.control.cancelled for j in ahead)), version, False)
             # started, no snapshot yet: a fork still shows its stand-in, anything else None
         if job.stand_in is not None:
-            caught_up = job.latest is not None and job.latest.iteration >= job.replay_to
-            if not caught_up and not job.finished:
-                return job.stand_in
+            caught_up = latest is not None and latest.iteration >= job.replay_to
+            if not caught_up and not finished:
+                return Frame(job.stand_in, job.serial * FRAMES_PER_JOB, False)
             job.stand_in = None
-        return job.latest
+        return Frame(latest, version, finished)
 
     def job_of(self, viewer: str) -> Job | None:
         return self._by_viewer.get(viewer)

@@ -370,3 +370,41 @@ def test_a_paused_run_lends_its_training_slot_and_gets_it_back(make_runner):
     paused.control.step(3)
     wait_for(lambda: iteration(runner, "teacher") == 3, what="the paused run to step once the slot is back")
     wait_for(lambda: paused._holding is False, what="the slot to be lent again once the step is done")
+
+
+def test_frame_versions_only_grow_for_a_viewer_across_frames_settings_and_resets(make_runner):
+    runner = make_runner()
+    runner.watch("a", TINY)
+    seen = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (seen and seen[-1].final):
+        seen.append(runner.frame("a"))
+        time.sleep(0.002)
+    assert seen[-1].final and seen[-1].shown.status == "done"
+    versions = [f.version for f in seen]
+    assert versions == sorted(versions) and len(set(versions)) > 3  # it grew with the snapshots
+    for a, b in zip(seen, seen[1:]):  # one version, one snapshot
+        if a.version == b.version:
+            assert a.shown is b.shown
+    runner.watch("a", TINY.with_(seed=2))  # new settings: a new job, above the old one
+    other = runner.frame("a").version
+    assert other > versions[-1]
+    runner.make_private("a", TINY.with_(seed=2), from_start=True)  # a reset: above again
+    assert runner.frame("a").version > other
+    assert runner.frame("nobody") is None
+
+
+def test_a_fork_shows_its_stand_in_under_its_own_version_until_it_catches_up(make_runner):
+    runner = make_runner()
+    runner.watch("a", TINY)
+    runner.watch("b", TINY)
+    wait_for(lambda: iteration(runner, "a") >= 200, what="the shared run to get going")
+    fork = runner.make_private("b", TINY)
+    assert fork.replay_to >= 200
+    during = runner.frame("b")  # the stand-in, or already the fork's own snapshot: the fork's version
+    assert during.version // runner_module.FRAMES_PER_JOB == fork.serial and not during.final
+    wait_for(lambda: not fork.control.busy and fork.latest is not None and fork.latest.iteration >= fork.replay_to,
+             what="the replay")
+    after = runner.frame("b")
+    assert after.shown is fork.latest and after.version > fork.serial * runner_module.FRAMES_PER_JOB
+    assert after.version >= during.version
