@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test bench ui-bench load-test results chromium clean
+.PHONY: app test bench ui-bench load-test results chromium vendor-plotly clean
 
 $(VENV)/.app: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ ui-bench: $(VENV)/.test chromium  ## page timings from a real browser
 
 load-test: $(VENV)/.test  ## many concurrent viewers against a local server
 	$(PY) -m tests.load.load_test
+
+# The charts' plotly.js: the "cartesian" partial bundle from npm, the version the plotly package ships.
+PLOTLY_JS_VERSION ?= 4.1.1
+VENDOR := dropviz/ui/live_chart_frontend/vendor
+vendor-plotly:  ## refresh the vendored plotly.js bundle (needs npm)
+	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q plotly.js-cartesian-dist-min@$(PLOTLY_JS_VERSION) >/dev/null \
+	  && tar xzf *.tgz && cp package/plotly-cartesian.min.js package/LICENSE $(CURDIR)/$(VENDOR)/ && rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

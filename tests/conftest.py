@@ -17,6 +17,5 @@ def one_thread():
 def shutdown_runner():
     """Stop the page's runner after the test, and start the next test with a fresh one."""
     yield
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
+    from dropviz.ui.common import reset_runner
+    reset_runner()

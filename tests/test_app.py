@@ -17,9 +17,8 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 @pytest.fixture(scope="module", autouse=True)
 def stop_jobs_afterwards():
     yield
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
+    from dropviz.ui.common import reset_runner
+    reset_runner()
 
 
 def open_page(**query: str) -> AppTest:

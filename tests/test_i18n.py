@@ -55,6 +55,5 @@ def test_the_lab_page_shows_no_missing_text(lang):
     assert texts and not [t for t in texts if "⟦" in t]
     if lang == "zh":
         assert at.slider(key="w_p").label == catalog("zh")["lab.labels.p"]
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
-    get_runner.clear()
+    from dropviz.ui.common import reset_runner
+    reset_runner()

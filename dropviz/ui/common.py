@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 
 import streamlit as st
@@ -14,10 +15,30 @@ from ..runner import Runner
 HIDEABLE = ("preset", "p", "width", "epochs", "buttons", "advanced", "explain", "charts_extra", "language")
 
 
-@st.cache_resource
+_runner: Runner | None = None
+_runner_lock = threading.Lock()
+
+
 def get_runner() -> Runner:
-    """One runner for the whole server process: every session's jobs, shared where they can be."""
-    return Runner()
+    """One runner for the whole server process: every session's jobs, shared where they can be.
+
+    A plain process-wide object, not st.cache_resource: server.py's frames route uses it too,
+    from the web server's event loop, outside any script run.
+    """
+    global _runner
+    with _runner_lock:
+        if _runner is None:
+            _runner = Runner()
+        return _runner
+
+
+def reset_runner() -> None:
+    """Stop the runner's jobs and start afresh with the next get_runner() (tests)."""
+    global _runner
+    with _runner_lock:
+        runner, _runner = _runner, None
+    if runner is not None:
+        runner.shutdown()
 
 
 @st.cache_resource(scope="session", on_release=lambda viewer: get_runner().leave(viewer))

@@ -8,14 +8,17 @@ Here a components-v2 element keyed only by ``key`` receives the figure as data
 each rerun; its JS calls ``Plotly.react`` on one div that lives as long as the
 element, with ``layout.uirevision`` set so Plotly keeps user UI state.
 
-Assets: plotly.js (4.8 MB) is far too big to inline (inline component JS is
-re-sent with every delta), and file-backed v2 assets need an installed package
-with a pyproject manifest. So the plotly python package's ``package_data``
-directory is registered as a v1 component path, which makes Streamlit serve it
-at ``/component/<name>/...``; the JS loads ``plotly.min.js`` from there once per
-page (promise cached on ``window``). Layout templates (Streamlit's default one is
-~4 kB) are served the same way from a temp dir, content-addressed, and fetched
-once per page instead of riding along with every frame.
+Assets: plotly.js (the 1.5 MB cartesian bundle, see assets.py), the chart module
+and layout templates (Streamlit's default one is ~4 kB) are files the JS fetches
+once per page, never data riding along with every frame. Under `streamlit run
+app.py` server.py serves them from memory, gzipped once and cached by the
+browser. Elsewhere (AppTest, test pages) they are served by registering their
+directories as v1 component paths, at ``/component/<name>/...``.
+
+Streaming: `stream()` tells the page's chart module where to fetch newer frames
+of every chart (server.py's frames route); each frame then redraws the charts by
+key without a Streamlit rerun. Payloads carry a version, so a script run's
+inline frame never replaces a newer streamed one.
 """
 
 from __future__ import annotations
@@ -35,12 +38,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import plotly
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.components.v1 import declare_component
 
-_PKG_DATA = Path(plotly.__file__).parent / "package_data"
+from . import assets
+
 _FRONTEND = Path(__file__).parent / "live_chart_frontend"
 
 # Runs in the main page (no iframe). Module state is shared by every chart on
@@ -95,7 +98,10 @@ def _template_url(template: dict) -> str:
     known = _template_urls.get(id(template))
     if known is not None and known[0] is template:
         return known[1]
-    url = _write_template(template)
+    if assets.served():
+        url = assets.url(assets.add(json.dumps(template, sort_keys=True, separators=(",", ":")).encode(), ".json"))
+    else:
+        url = _write_template(template)
     if len(_template_urls) > 16:  # go.Figure templates are new objects each time: stay bounded
         _template_urls.clear()
     _template_urls[id(template)] = (template, url)
@@ -193,28 +199,41 @@ def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
 
 
 def preload_plotly() -> None:
-    """Start loading plotly.js (4.8 MB) as the page opens, not when the first chart's data arrives."""
+    """Start loading plotly.js as the page opens, not when the first chart's data arrives."""
     _component(key="dropviz-plotly-preload", height=0,
                data={"preload": True, "plotly_js": _plotly_url(), "module": _module_url()})
 
 
+def stream(url: str, after: int, final: bool, keys: list[str], language: str) -> None:
+    """Let the page's charts named `keys` fetch their newer frames from `url` (server.py's frames
+    route), starting after version `after`; nothing to fetch once `final`."""
+    _component(key="dropviz-live-stream", height=0,
+               data={"stream": url, "after": after, "final": final, "charts": ",".join(keys), "lang": language,
+                     "module": _module_url()})
+
+
 def _module_url() -> str:
+    if assets.served():
+        return assets.url(assets.add_file(_FRONTEND / "live_chart.js"))
     return _serve_dir("frontend", _FRONTEND) + "/live_chart.js"
 
 
 def _plotly_url() -> str:
-    return _serve_dir("plotlyjs", _PKG_DATA) + "/plotly.min.js"
+    if assets.served():
+        return assets.url(assets.add_file(assets.PLOTLY_JS))
+    return _serve_dir("plotlyjs", assets.PLOTLY_JS.parent) + "/" + assets.PLOTLY_JS.name
 
 
 class Encoded(bytes):
     """A chart's whole payload, JSON as UTF-8: made once, sent to every viewer as it is."""
 
 
-def encode(figure: go.Figure | dict, *, key: str, height: int = 360) -> Encoded:
+def encode(figure: go.Figure | dict, *, key: str, height: int = 360, version: int | None = None) -> Encoded:
     """The payload of `live_chart(…, key=key, height=height)` for this figure.
 
     Streamlit passes bytes through untouched, where a dict would be serialised twice (once to
-    send, once to hash) on every rerun of every viewer.
+    send, once to hash) on every rerun of every viewer. `version` (runner.Frame's) lets the
+    chart ignore a payload older than one it has drawn.
     """
     fig, template = compact_figure(figure)
     payload = {
@@ -224,8 +243,16 @@ def encode(figure: go.Figure | dict, *, key: str, height: int = 360) -> Encoded:
         "module": _module_url(),
         "key": key,
         "height": height,
+        "version": version,
     }
     return Encoded(json.dumps(payload, separators=(",", ":")).encode())
+
+
+def placeholder(*, key: str, height: int = 360) -> Encoded:
+    """A chart's payload before its first figure: an empty frame of the right size, that a
+    streamed frame (`stream`) can fill."""
+    return Encoded(json.dumps({"key": key, "height": height, "module": _module_url(), "plotly_js": _plotly_url(),
+                               "version": None}).encode())
 
 
 def live_chart(figure: go.Figure | dict | Encoded, *, key: str, height: int = 360) -> None:

@@ -1,32 +1,33 @@
-"""The lab page: sidebar settings → the shared runner → live charts in a timed fragment.
+"""The lab page: sidebar settings → the shared runner → live charts, and a status in a timed fragment.
 
 Follow a slider: controls.sidebar() stores it in session_state, controls.read_config() makes the
-LabConfig, runner.watch() starts (or joins) the background job that runs train.run(config),
-and the fragment draws figures.*(runner.latest()) several times a second.
+LabConfig, runner.watch() starts (or joins) the background job that runs train.run(config), and
+the charts show figures.*(runner.latest()). Under `streamlit run app.py` the charts then stream
+their newer frames from server.py's frames route, five a second, while the fragment reruns only
+for the status line; elsewhere (AppTest) the fragment redraws the charts too.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pandas as pd
 import streamlit as st
 
-from .. import figures
 from ..config import LabConfig
 from ..export import pytorch_script
-from ..i18n import translator
 from ..runner import FRAME_INTERVAL, Job, Queued, Runner, budget_problem
 from ..train import Snapshot, final_metrics
-from . import controls
+from . import assets, controls, live_chart
 from .common import get_runner, hidden, lang, t, viewer_id
-from .live_chart import Encoded, encode, live_chart
+from .lab_charts import CHARTS, encoded_charts
+from .server import frames_url
 
 __all__ = ["render", "get_runner"]
 
 PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
-RERUNS_PER_SECOND = 25.0  # chart updates one server process serves in total; more and it stalls (load test)
+RERUNS_PER_SECOND = 25.0  # script reruns one server process serves in total; more and it stalls (load test)
+STATUS_INTERVAL = 0.5  # seconds between status-line updates when the charts stream on their own
 
 
 def render() -> None:
@@ -49,9 +50,12 @@ def render() -> None:
     runner, viewer = get_runner(), viewer_id()
     job = _act(runner, viewer, config, pressed)
     live = not job.finished and job.control.busy
+    streaming = assets.served()
     # Paused: poll slowly anyway, so the lease of the paused run does not run out.
-    every = poll_interval(runner) if live else (PAUSED_POLL if not job.finished else None)
-    st.fragment(_live_view, run_every=every)(config, live, every)
+    every = poll_interval(runner, streaming) if live else (PAUSED_POLL if not job.finished else None)
+    st.fragment(_live_view, run_every=every)(config, live, every, charts=not streaming)
+    if streaming:
+        _streamed_charts(runner, viewer, config, live)
     if not hidden("explain"):
         _explain_and_share(config)
 
@@ -73,17 +77,19 @@ def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) ->
     return runner.job_of(viewer)
 
 
-def poll_interval(runner: Runner) -> float:
-    """Seconds between chart updates: 5 per second, slower when a class shares the server.
+def poll_interval(runner: Runner, streaming: bool = False) -> float:
+    """Seconds between reruns of the live fragment: 5 per second (2 when the charts stream on
+    their own), slower when a class shares the server.
 
-    Every update is a script rerun, and one server process manages about RERUNS_PER_SECOND of
-    them (measured with tests/load/load_test.py); past that, everyone's updates stall.
+    One server process manages about RERUNS_PER_SECOND script reruns (measured with
+    tests/load/load_test.py); past that, everyone's updates stall.
     """
-    return max(FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
+    return max(STATUS_INTERVAL if streaming else FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
 
 
-def _live_view(config: LabConfig, live: bool, every: float | None = None) -> None:
-    """Status and charts; while `live` this reruns on a timer, and redraws once without it at the end."""
+def _live_view(config: LabConfig, live: bool, every: float | None = None, charts: bool = True) -> None:
+    """Status (and charts, unless they stream); while `live` this reruns on a timer, and redraws
+    once without it at the end."""
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
@@ -96,17 +102,34 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None) -> Non
             st.info(t("lab.starting"))
         else:
             _status(snap, job)
-    if isinstance(snap, Snapshot):
-        st.session_state.lab_shown = snap
-    shown = st.session_state.get("lab_shown")  # until a new run's first frame: the last one drawn
-    if shown is not None:
-        _charts(shown)
-    if isinstance(snap, Snapshot) and not live:
+    if charts and (isinstance(snap, Snapshot) or "lab_shown" in st.session_state):
+        _charts(_shown(snap, None))
+    if charts and isinstance(snap, Snapshot) and not live:
         _downloads(snap, config)
     if live and (job.finished or not job.control.busy):
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
-    if live and every and abs(poll_interval(runner) - every) > 0.5 * every:
+    if live and every and abs(poll_interval(runner, not charts) - every) > 0.5 * every:
         st.rerun(scope="app")  # the class grew or shrank: start the timer again at the new pace
+
+
+def _shown(snap: Snapshot | Queued | None, version: int | None) -> tuple[Snapshot, int | None]:
+    """What the charts show: this snapshot, or until a new run's first one, the last one shown."""
+    if isinstance(snap, Snapshot):
+        st.session_state.lab_shown = (snap, version)
+    return st.session_state.lab_shown
+
+
+def _streamed_charts(runner: Runner, viewer: str, config: LabConfig, live: bool) -> None:
+    """The charts as they are now, then the stream of their newer frames (server.py)."""
+    frame = runner.frame(viewer)
+    if frame is None:
+        return
+    # Before the first snapshot, empty charts: the stream fills them without waiting for a rerun.
+    _charts(_shown(frame.shown, frame.version) if isinstance(frame.shown, Snapshot) or "lab_shown" in st.session_state
+            else None)
+    live_chart.stream(frames_url(viewer), frame.version, frame.final, _chart_keys(), lang())
+    if isinstance(frame.shown, Snapshot) and not live:
+        _downloads(frame.shown, config)
 
 
 def _status(snap: Snapshot, job: Job) -> None:
@@ -140,27 +163,19 @@ def verdict(snap: Snapshot) -> str:
     return numbers + " " + t("lab.better", better=better, worse=worse, gap=gap)
 
 
-CHARTS = {  # key → (figure function, height); all but the first two hide with ?hide=charts_extra
-    "fit": (figures.fit_figure, 360), "loss": (figures.loss_figure, 360),
-    "masks": (figures.masks_figure, 360), "norms": (figures.weight_norm_figure, 360),
-    "hist": (figures.weight_hist_figure, 260),
-}
+def _chart_keys() -> list[str]:
+    return list(CHARTS)[:2] if hidden("charts_extra") else list(CHARTS)
 
 
-@functools.lru_cache(maxsize=64)
-def encoded_charts(snap: Snapshot, language: str) -> dict[str, Encoded]:
-    """Every chart of a snapshot, built and encoded once however many viewers watch that run."""
-    tr = translator(language)
-    return {key: encode(make(snap, t=tr), key=key, height=height) for key, (make, height) in CHARTS.items()}
-
-
-def _charts(snap: Snapshot) -> None:
-    charts = encoded_charts(snap, lang())
-    keys = list(CHARTS)[:2] if hidden("charts_extra") else list(CHARTS)
+def _charts(shown: tuple[Snapshot, int | None] | None) -> None:
+    """The charts of (snapshot, version), or empty ones (None)."""
+    keys = _chart_keys()
+    charts = encoded_charts(shown[0], lang(), shown[1]) if shown else \
+        {key: live_chart.placeholder(key=key, height=CHARTS[key][1]) for key in keys}
     for row in (keys[0:2], keys[2:4], keys[4:]):
         for col, key in zip(st.columns(len(row)) if len(row) > 1 else [st.container()], row):
             with col:
-                live_chart(charts[key], key=key, height=CHARTS[key][1])
+                live_chart.live_chart(charts[key], key=key, height=CHARTS[key][1])
 
 
 def _downloads(snap: Snapshot, config: LabConfig) -> None:

@@ -31,7 +31,7 @@ def test_live_chart_updates_in_place_and_keeps_zoom(browser, streamlit_server):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     plotly_js_requests: list[str] = []
-    page.on("request", lambda r: plotly_js_requests.append(r.url) if r.url.endswith("plotly.min.js") else None)
+    page.on("request", lambda r: plotly_js_requests.append(r.url) if r.url.endswith(".min.js") else None)
     try:
         page.goto(base_url)
 

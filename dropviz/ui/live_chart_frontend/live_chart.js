@@ -1,6 +1,8 @@
 // dropviz live chart: one Plotly div per chart, updated in place with Plotly.react.
 // Served once per page as a file (see live_chart.py); each chart's inline stub imports it.
+// Frames come two ways: inline, with a Streamlit script run, and streamed (see `follow`).
 const charts = new WeakMap();  // component parentElement -> per-instance state
+const byKey = new Map();  // chart key -> the same state, for streamed frames
 
 function loadPlotly(url) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
@@ -44,6 +46,10 @@ function streamlitTemplate(text, div) {
 }
 
 async function draw(c, d) {
+  if (!d.figure) return;  // a placeholder: the stream brings the first figure
+  // A script run's inline frame can arrive after a newer streamed one: never go back.
+  if (d.version != null && c.version != null && d.version < c.version) return;
+  c.version = d.version ?? c.version;
   const [Plotly, tplText] = await Promise.all([loadPlotly(d.plotly_js), d.template && loadText(d.template)]);
   const fig = d.figure, layout = fig.layout || {};
   if (tplText) {
@@ -71,10 +77,64 @@ async function draw(c, d) {
   c.div.dataset.traces = String((fig.data || []).length);
 }
 
+// Redraw with `d`; renders can arrive faster than Plotly draws: only the newest counts.
+function show(c, d) {
+  c.next = d;
+  if (c.busy) return;
+  c.busy = true;
+  (async () => {
+    try {
+      while (c.next) { const next = c.next; c.next = null; await draw(c, next); }
+    } catch (e) { console.error("dropviz live_chart:", e); }
+    finally { c.busy = false; }
+  })();
+}
+
+// Streaming (server.py's frames route): one long poll per page for every chart's newer frame, so
+// a frame costs the server a cached HTTP response, not a Streamlit script run.
+const stream = { url: null, after: -1, final: true, running: false };
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function follow(d) {
+  const url = `${new URL(d.stream, window.location.href).href}?lang=${encodeURIComponent(d.lang)}` +
+              `&charts=${encodeURIComponent(d.charts)}`;
+  stream.after = url === stream.url ? Math.max(stream.after, d.after) : d.after;
+  stream.url = url;
+  stream.final = d.final;
+  if (!stream.final && !stream.running) poll();
+}
+
+async function poll() {
+  stream.running = true;
+  let backoff = 250;  // after an error: the server may be restarting, or the session gone
+  try {
+    while (!stream.final) {
+      const url = stream.url;
+      let r = null;
+      try { r = await fetch(`${url}&after=${stream.after}`, { cache: "no-store" }); } catch (e) { /* offline */ }
+      if (url !== stream.url || r?.status === 204) continue;  // other settings meanwhile / nothing new yet
+      if (!r?.ok) { await sleep(backoff); backoff = Math.min(2 * backoff, 5000); continue; }
+      backoff = 250;
+      const f = await r.json();
+      if (url !== stream.url || f.version < stream.after) continue;
+      stream.after = f.version;
+      if (f.final) stream.final = true;
+      for (const [key, payload] of Object.entries(f.charts)) {
+        const c = byKey.get(key);
+        if (c) show(c, payload);
+      }
+    }
+  } finally { stream.running = false; }
+}
+
 export default function ({ data, parentElement }) {
   if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
     loadPlotly(data.plotly_js).catch((e) => console.error(e));
     return () => {};
+  }
+  if (data.stream) {
+    follow(data);
+    return () => { if (!parentElement.isConnected) stream.final = true; };  // the page left the lab
   }
   let c = charts.get(parentElement);
   if (!c) {
@@ -96,21 +156,13 @@ export default function ({ data, parentElement }) {
   }
   c.div.dataset.key = data.key;
   c.div.style.height = data.height + "px";
-  // Coalesce: renders can arrive faster than Plotly draws; only the newest counts.
-  c.next = data;
-  if (!c.busy) {
-    c.busy = true;
-    (async () => {
-      try {
-        while (c.next) { const d = c.next; c.next = null; await draw(c, d); }
-      } catch (e) { console.error("dropviz live_chart:", e); }
-      finally { c.busy = false; }
-    })();
-  }
+  byKey.set(data.key, c);
+  show(c, data);
   // Streamlit also calls stale cleanups right away when renders race, so only
   // tear down once the element has really left the page.
   return () => {
     if (c.div.isConnected) return;
+    if (byKey.get(c.div.dataset.key) === c) byKey.delete(c.div.dataset.key);
     c.ro.disconnect();
     if (window.Plotly) window.Plotly.purge(c.div);
     charts.delete(parentElement);

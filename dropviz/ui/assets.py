@@ -1,0 +1,87 @@
+"""Files the browser needs for the charts, kept in memory and gzipped once: plotly.js, the chart
+module, layout templates.
+
+Each asset is named by a hash of its content, so `server.py` can tell browsers to keep it for a
+year (a new version is a new name). Gzipping once here, not per request, matters for plotly.js:
+Streamlit's middleware would compress its 1.5 MB again for every page that opens.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+ROUTE = "/dropviz/asset"  # + "/<name>"; server.py serves it, with server.baseUrlPath in front
+
+# plotly.js's "cartesian" bundle (scatter, bar, heatmap, histogram, box, contour, pie): 1.5 MB where
+# the full bundle inside the plotly package is 4.8 MB, so a page parses a third as much script
+# before its first chart. Vendored from npm (`make vendor-plotly`), the same version as the plotly
+# package's own plotly.js. The live charts draw only scatter, bar and heatmap traces.
+PLOTLY_JS = Path(__file__).parent / "live_chart_frontend" / "vendor" / "plotly-cartesian.min.js"
+
+TYPES = {".js": "text/javascript; charset=utf-8", ".json": "application/json"}
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    gzipped: bytes
+    content_type: str
+
+
+_assets: dict[str, Asset] = {}
+_by_path: dict[Path, str] = {}
+_lock = threading.Lock()  # sessions run their scripts in parallel threads
+
+
+def add(body: bytes, suffix: str) -> str:
+    """Keep `body` (a ".js" or ".json" file) and return its name: the content's hash + suffix."""
+    name = hashlib.sha256(body).hexdigest()[:20] + suffix
+    with _lock:
+        if name not in _assets:
+            _assets[name] = Asset(body, gzip.compress(body, compresslevel=9, mtime=0), TYPES[suffix])
+    return name
+
+
+def add_file(path: Path) -> str:
+    """`add` for a file of the package, read once per process."""
+    with _lock:
+        known = _by_path.get(path)
+    if known is None:
+        known = add(path.read_bytes(), path.suffix)
+        with _lock:
+            _by_path[path] = known
+    return known
+
+
+def get(name: str) -> Asset | None:
+    return _assets.get(name)
+
+
+_served = False  # set by server.app(): this process serves ROUTE (and the frames route)
+
+
+def mark_served() -> None:
+    global _served
+    _served = True
+
+
+def served() -> bool:
+    """Whether this process serves dropviz's routes (it does under `streamlit run app.py`; AppTest
+    and other scripts do not, and then the charts fall back to Streamlit's own file serving)."""
+    return _served
+
+
+def base() -> str:
+    """server.baseUrlPath as a path prefix: "" or "/something"."""
+    path = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{path}" if path else ""
+
+
+def url(name: str) -> str:
+    return f"{base()}{ROUTE}/{name}"
