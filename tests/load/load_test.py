@@ -5,15 +5,16 @@ it opens ws://127.0.0.1:PORT/_stcore/stream (subprotocol "streamlit"), sends a `
 BackMsg carrying the page's query string, then answers every `auto_rerun` ForwardMsg the way the
 frontend does: a timer that sends a `rerun_script` BackMsg for that fragment id (is_auto_rerun)
 every `interval` seconds, whether or not the last one was answered, until a `stop_auto_rerun`.
-The server never pushes frames by itself: without those timers nothing would stream.
+And like the page's chart module (live_chart.js), when the page carries a chart stream it long-polls
+that URL (dropviz/ui/server.py's frames route) for every newer frame, over HTTP with gzip.
 Unlike a browser it sends no widget states (the page keeps its settings in session_state) and
 fetches no static assets, so "time to first chart" starts at the websocket connect.
 
-Measured per viewer: time to the first `dropviz.live_chart` element carrying figure data; chart
-updates per second = script runs that brought charts of a new iteration (the status line's
-"**Iteration N / T**"), over the time from the first chart until the run ended or the test did;
-bytes on the wire (after permessage-deflate) and as payload; exception elements; error alerts;
-the queue position shown. For the server (and its children): CPU seconds, peak RSS and threads.
+Measured per viewer: time to the first chart figure (in a `dropviz.live_chart` element or a
+streamed frame); chart updates per second = script runs or streamed frames that brought charts of
+a new iteration, over the time from the first chart until the run ended or the test did; bytes on
+the wire (websocket after permessage-deflate, plus streamed frames as gzipped) and as payload;
+exception elements; error alerts; the queue position shown. For the server (and its children): CPU seconds, peak RSS and threads.
 
     python -m tests.load.load_test                          # both scenarios, own server
     python -m tests.load.load_test --scenario class --viewers 60 --ramp 0 --duration 30
@@ -45,6 +46,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import httpx2
 import psutil
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -230,7 +232,8 @@ class ViewerStats:
     connect_s: float | None = None
     first_chart_s: float | None = None
     first_chart_done: bool = False  # the first chart already showed a finished run (cache)
-    frames: int = 0  # script runs that brought charts of a new iteration
+    frames: int = 0  # script runs or streamed frames that brought charts of a new iteration
+    stream_frames: int = 0  # frames that came by the chart stream (HTTP), not a script run
     frame_times: list[float] = field(default_factory=list)
     chart_elements: int = 0
     runs_finished: int = 0
@@ -277,6 +280,8 @@ class Viewer:
         self._t0 = 0.0
         self.first_chart = asyncio.Event()
         self.done = asyncio.Event()
+        self.stream: dict = {"url": None, "after": -1, "final": True}  # as live_chart.js keeps it
+        self._stream_task: asyncio.Task | None = None
 
     def _rerun(self, fragment_id: str = "") -> bytes:
         msg = BackMsg()
@@ -319,11 +324,12 @@ class Viewer:
         except Exception as exc:  # a refused or dropped connection is a result, not a crash
             s.failure = f"{type(exc).__name__}: {exc}"[:200]
         finally:
-            for task in self.timers.values():
-                task.cancel()
+            for task in [*self.timers.values(), self._stream_task]:
+                if task is not None:
+                    task.cancel()
             s.end_s = time.monotonic() - self._t0
             if ws is not None:
-                s.wire_bytes = ws.wire_bytes
+                s.wire_bytes += ws.wire_bytes
                 if close == "abort":
                     ws.transport.abort()
                 else:
@@ -363,7 +369,10 @@ class Viewer:
     def _element(self, el) -> None:
         s = self.stats
         kind = el.WhichOneof("type")
-        if kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART:
+        if kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART \
+                and b'"stream"' in (el.bidi_component.bytes or el.bidi_component.json.encode()):
+            self._follow(json.loads(el.bidi_component.json or el.bidi_component.bytes))
+        elif kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART:
             s.chart_elements += 1
             self._run_charts += 1
             payload = el.bidi_component.bytes or el.bidi_component.json.encode()  # charts come as bytes
@@ -388,17 +397,68 @@ class Viewer:
                     s.queued_max_ahead = max(s.queued_max_ahead or 0, int(ahead[0]))
 
     def _end_of_run(self) -> None:
+        if self._run_charts:
+            self._frame(self._run_iteration)
+        self._at(self.stats.iteration, self.stats.total)
+        self._run_charts = 0
+
+    def _frame(self, iteration: int) -> None:
+        """Charts of `iteration` arrived (by a script run or streamed): a frame, if that is new."""
         s = self.stats
-        if self._run_charts and self._run_iteration != self._last_frame_iteration:
-            s.frames += 1
-            s.frame_times.append(round(time.monotonic() - self._t0, 3))
-            self._last_frame_iteration = self._run_iteration
-            if s.first_chart_s is not None and s.frames == 1 and s.iteration == s.total:
-                s.first_chart_done = True
-        if s.total > 0 and s.iteration == s.total and s.done_s is None:
+        if iteration == self._last_frame_iteration:
+            return
+        s.frames += 1
+        s.frame_times.append(round(time.monotonic() - self._t0, 3))
+        self._last_frame_iteration = iteration
+        if s.first_chart_s is not None and s.frames == 1 and iteration == s.total:
+            s.first_chart_done = True
+
+    def _at(self, iteration: int, total: int) -> None:
+        s = self.stats
+        s.iteration, s.total = iteration, total
+        if total > 0 and iteration == total and s.done_s is None:
             s.done_s = time.monotonic() - self._t0
             self.done.set()
-        self._run_charts = 0
+
+    def _follow(self, data: dict) -> None:
+        """The page's chart stream (live_chart.js's `follow`): poll it while it is not final."""
+        url = f"{self.origin}{data['stream']}?lang={data['lang']}&charts={data['charts']}"
+        st = self.stream
+        st["after"] = max(st["after"], data["after"]) if url == st["url"] else data["after"]
+        st["url"], st["final"] = url, data["final"]
+        if not st["final"] and (self._stream_task is None or self._stream_task.done()):
+            self._stream_task = asyncio.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        """live_chart.js's `poll`: long-poll for each newer frame; count it like a script run's charts."""
+        s, st = self.stats, self.stream
+        async with httpx2.AsyncClient(timeout=30, trust_env=False) as client:  # loopback only, no proxy
+            while not st["final"]:
+                url = st["url"]
+                try:
+                    r = await client.get(f"{url}&after={st['after']}")
+                except httpx2.HTTPError:
+                    await asyncio.sleep(0.5)
+                    continue
+                s.wire_bytes += r.num_bytes_downloaded
+                s.payload_bytes += len(r.content)
+                if url != st["url"] or r.status_code == 204:
+                    continue
+                if r.status_code != 200:
+                    s.errors += 1
+                    s.error_text = s.error_text or f"frames: HTTP {r.status_code}"
+                    await asyncio.sleep(0.5)
+                    continue
+                f = r.json()
+                st["after"], st["final"] = f["version"], st["final"] or f["final"]
+                if f["charts"]:
+                    s.stream_frames += 1
+                    if s.first_chart_s is None:
+                        s.first_chart_s = time.monotonic() - self._t0
+                        self.first_chart.set()
+                    self._frame(f["iteration"])
+                if "iteration" in f:
+                    self._at(f["iteration"], f["total"])
 
     async def _every(self, ws, fragment_id: str, interval: float) -> None:
         """The frontend's setInterval: a rerun request for the fragment every `interval` seconds."""
@@ -465,6 +525,7 @@ def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict)
         "wire_mb": round(sum(s.wire_bytes for s in stats) / 2**20, 1),
         "wire_kb_per_s_per_viewer": round(sum(s.wire_bytes for s in stats) / 1024 / wall / max(len(stats), 1), 1),
         "reruns_sent": sum(s.reruns_sent for s in stats), "runs_answered": sum(s.runs_finished for s in stats),
+        "frames_streamed": sum(s.stream_frames for s in stats), "frames_total": sum(s.frames for s in stats),
         "interval_s": machine.get("interval_override_s") or next(
             (s.asked_interval_s for s in stats if s.asked_interval_s), None),
         "queued_max_ahead": max((s.queued_max_ahead for s in stats if s.queued_max_ahead is not None), default=None),
@@ -548,6 +609,7 @@ ROWS = [
     ("first chart p50 / p95 / max", lambda r: f"{r['first_chart_p50_s']} / {r['first_chart_p95_s']} / {r['first_chart_max_s']} s"),
     ("updates/s per viewer min / median", lambda r: f"{r['updates_per_s_min']} / {r['updates_per_s_median']} ({r['rated_viewers']} rated)"),
     ("fragment reruns sent / runs answered", lambda r: f"{r['reruns_sent']} / {r['runs_answered']}"),
+    ("chart frames: streamed / all", lambda r: f"{r['frames_streamed']} / {r['frames_total']}"),
     ("bytes sent by server (wire / payload)", lambda r: f"{r['wire_mb']} MB / {r['payload_mb']} MB ({r['wire_kb_per_s_per_viewer']} kB/s per viewer)"),
     ("server CPU", lambda r: f"{r['server_cpu_cores']} cores ({r['server_cpu_seconds']} s over {r['wall_s']} s)"),
     ("server peak RSS / threads", lambda r: f"{r['server_peak_rss_mb']} MB / {r['server_peak_threads']}"),
