@@ -75,14 +75,14 @@ def reference_step(config: LabConfig, x: torch.Tensor, y: torch.Tensor) -> Calla
 def batched_step(config: LabConfig, ps: list[float], seeds: list[int], make_optimizer=None) -> Callable[[], None]:
     """One iteration of train.train_models' loop for these models (data per model, as there):
     sample_multipliers, forward_backward, optimizer.step(), with train.py's optimizer unless given."""
-    from .train import OPTIMIZERS
+    from .train import OPTIMIZERS, _generator_per_seed
 
     data = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
     x = torch.stack([torch.from_numpy(data[s].x_train) for s in seeds])
     y = torch.stack([torch.from_numpy(data[s].y_train) for s in seeds])
     model = StackedMLP(ps, config.width, config.depth, seeds, config.variant).train()
     optimizer = (make_optimizer or OPTIMIZERS[config.optimizer])([model.flat], config)
-    generators = [torch.Generator().manual_seed(s) for s in seeds]
+    generators = _generator_per_seed(seeds, "cpu")
 
     def step() -> None:
         mult = model.sample_multipliers(x.shape[1], generators)

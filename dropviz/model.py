@@ -7,14 +7,13 @@ all M models, so the same code trains the p=0 / p pair and a sweep of many p val
 
 All weights and biases live in ONE flat parameter, viewed per layer. That lets one optimizer
 step update every layer of every model in one kernel, and lets the hand-written backward
-(`forward_backward`) write gradients straight into one flat grad buffer. Each hidden layer is
-stored as one block (M, rows, H) = [W; b; 0…]: its weight rows, its bias as one more row, so
-that with a column of ones appended to the layer's input ([h, 1] @ [W; b] = h @ W + b) its
-weight and bias gradients come out of one matmul, and zero rows up to a multiple of 64 bytes
-per model. The output layer's W (M, H, 1) and b (M, 1, 1) come last, each model's padded too.
-The padding makes every model's slice start 64-byte aligned: MKL picks its kernels by
-alignment, so without it model 1 of a p = 0 pair is computed in another order than model 0
-and drifts from it in the last bit. `flat` therefore holds a little more than
+(`forward_backward`) write gradients straight into one flat grad buffer. Each layer, the output
+layer too, is stored as one block (M, rows, fan_out) = [W; b; 0…]: its weight rows, its bias as
+one more row, so that with a column of ones appended to the layer's input ([h, 1] @ [W; b] =
+h @ W + b) the layer is one matmul and so are its weight and bias gradients, and zero rows up to
+a multiple of 64 bytes per model. The padding makes every model's slice start 64-byte aligned:
+MKL picks its kernels by alignment, so without it model 1 of a p = 0 pair is computed in another
+order than model 0 and drifts from it in the last bit. `flat` therefore holds a little more than
 n_models × n_params numbers; the padding is zero, gets zero gradients and stays zero.
 
 Speed (see `python -m dropviz bench`): at the source's size (10 points, width 200) a training
@@ -46,7 +45,8 @@ class StackedMLP(nn.Module):
         self.sizes = [1] + [width] * depth + [1]
         per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # [[W, b, W, b, ...], ...]
         stacked = [torch.stack(tensors) for tensors in zip(*per_model)]  # (M, in, out) / (M, 1, out)
-        self.block_rows = [_padded_rows(fan_in + 1, width) for fan_in in self.sizes[:-2]]  # see the module doc
+        # Rows of each layer's block [W; b; 0…], see the module doc: 2, 202, 202, 208 for the source's net.
+        self.block_rows = [_padded_rows(fan_in + 1, fan_out) for fan_in, fan_out in zip(self.sizes, self.sizes[1:])]
         self.n_params = sum(t[0].numel() for t in stacked)  # per model, no padding: 81,001 for the source's net
         self.flat = nn.Parameter(_flat_layout(stacked, self.block_rows).to(device))
         self.flat.grad = torch.zeros_like(self.flat)
@@ -69,7 +69,7 @@ class StackedMLP(nn.Module):
         self.register_buffer("keep_scale", (1 / keep if variant == "inverted" else torch.ones_like(keep)).view(-1, 1),
                              persistent=False)
         self._rescale = variant == "inverted" and bool(self._dropping)
-        self._bits: tuple | None = None  # see _mask_bits
+        self._bits: _MaskBits | None = None  # see sample_multipliers
 
     @property
     def n_models(self) -> int:
@@ -85,27 +85,26 @@ class StackedMLP(nn.Module):
         W_l is (M, fan_in, fan_out) and b_l is (M, 1, fan_out); both are strided views into
         layer l's block, not contiguous tensors (use .reshape, not .view, to flatten them).
         """
-        *blocks, w_out, b_out = self._chunks(of)
         out = []
-        for block, fan_in in zip(blocks, self.sizes):
+        for block, fan_in in zip(self._blocks(of), self.sizes):
             out += [block[:, :fan_in], block[:, fan_in:fan_in + 1]]
-        return out + [w_out, b_out]
+        return out
 
-    def _chunks(self, of: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Views of `flat` (or `of`): each hidden layer's block (M, rows, H), then the output W and b."""
+    def _blocks(self, of: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Each layer's block [W; b; 0…], (M, rows, fan_out), as views of `flat` (or of `of`)."""
         of = self.flat if of is None else of
-        M, H = self._m, self.sizes[1]
-        sizes = [rows * H for rows in self.block_rows] + [_padded(H), _padded(1)]
-        chunks = torch.split(of, [M * n for n in sizes])
-        blocks = [c.view(M, rows, H) for c, rows in zip(chunks, self.block_rows)]
-        return blocks + [chunks[-2].view(M, -1)[:, :H].view(M, H, 1), chunks[-1].view(M, -1)[:, :1].view(M, 1, 1)]
+        shapes = [(self._m, rows, fan_out) for rows, fan_out in zip(self.block_rows, self.sizes[1:])]
+        return [chunk.view(shape) for chunk, shape in zip(torch.split(of, [math.prod(s) for s in shapes]), shapes)]
 
     def sample_multipliers(self, n: int, generators: list[torch.Generator | None] | None = None) -> torch.Tensor:
         """Fresh dropout multipliers for every hidden layer of every model, (M, depth, n, H).
 
         0 drops a unit; a kept unit (probability 1 - p) is multiplied by 1/(1 - p) with inverted
         dropout, by 1 with vanilla. Model m draws from generators[m], so its masks do not depend
-        on which other models train beside it; p = 0 models draw nothing.
+        on which other models train beside it; p = 0 models draw nothing. Models given the same
+        generator object share one draw from it, each comparing those bits with its own p: the
+        masks they would get from separate generators seeded alike, at the cost of one draw
+        (train.py passes one generator per seed, so a sweep draws once per seed, not per model).
         """
         if self.variant == "torch":  # the masks F.dropout itself draws, already scaled
             shape, device = (self._m, self.depth, n, self.sizes[1]), self.p.device
@@ -114,27 +113,23 @@ class StackedMLP(nn.Module):
                 p = float(self.p[m])
                 mult[m] = torch_keep_mask(shape[1:], p, device).div_(1 - p)
             return mult
-        bits16, rows, shape, threshold, scale = self._mask_bits(n)
-        for m, row in rows:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
-            row.random_(-2**63, None, generator=generators[m] if generators else None)
-        mult = torch.empty(shape, device=bits16.device)
-        flat_mult = mult.view(bits16.shape)
-        torch.ge(bits16, threshold, out=flat_mult)  # 1. kept, 0. dropped
+        key = (n, tuple(map(id, generators)) if generators else None)
+        bits = self._bits if self._bits is not None and self._bits.key == key else self._new_bits(key, generators)
+        for row, generator in bits.draws:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
+            row.random_(-2**63, None, generator=generator)
+        mult = torch.empty(bits.shape, device=bits.per_model.device)
+        flat_mult = mult.view(self._m, -1)
+        per_model = bits.per_model if bits.gather is None else bits.per_model.index_select(0, bits.gather)
+        torch.ge(per_model, bits.threshold, out=flat_mult)  # 1. kept, 0. dropped
         if self._rescale:
-            flat_mult.mul_(scale)
+            flat_mult.mul_(bits.scale)
         return mult
 
-    def _mask_bits(self, n: int) -> tuple:
-        """A buffer of random bits for n points, reused every step: its (M, units) int16 view, the
-        int64 rows the dropping models fill, the masks' shape, thresholds and scales. Rows of p = 0
-        models stay 0, and 0 >= their threshold -32768: they keep every unit."""
-        if self._bits is None or self._bits[0] != n:
-            shape = (self._m, self.depth, n, self.sizes[1])
-            units = shape[1] * shape[2] * shape[3]
-            bits = torch.zeros(self._m, -(-units // 4), dtype=torch.int64, device=self.p.device)
-            rows = [(m, bits[m]) for m in self._dropping]
-            self._bits = n, (bits.view(torch.int16)[:, :units], rows, shape, self.mask_threshold, self.keep_scale)
-        return self._bits[1]
+    def _new_bits(self, key: tuple, generators: list[torch.Generator | None] | None) -> "_MaskBits":
+        self._bits = _MaskBits(key, self._m, (self.depth, key[0], self.sizes[1]), self._dropping, generators,
+                               self.p.device)
+        self._bits.threshold, self._bits.scale = self.mask_threshold, self.keep_scale  # buffers cost a lookup each access
+        return self._bits
 
     def _apply(self, fn, *args, **kwargs):
         """After .to(device) and the like: forget the buffers and views made for the old tensors."""
@@ -170,32 +165,27 @@ class StackedMLP(nn.Module):
         M, N, D = self._m, x.shape[-2], len(self.sizes) - 2
         v, w = self._layer_views(), self._workspace(N, x.dtype)
         self.last_mult = mult
-        masks, grads = mult.unbind(1), v.grads  # masks per hidden layer, (M, N, H)
+        masks, blocks, grads, hs, hs_T, keep = mult.unbind(1), v.blocks, v.grads, w.hs, w.hs_T, w.keep
         # Forward. hs[l] is layer l's input as [h, 1, 0…], (M, N, rows of block l), so one bmm
         # with the block [W; b; 0…] is h @ W + b. keep[l] = mult where z > 0, else 0: both ReLU's
         # and dropout's factor, so the hidden layer is z * keep[l] and its backward is g * keep[l].
-        hs, hs_T = w.hs, w.hs_T
         hs[0], hs_T[0] = self._input_with_ones(x)
+        z = w.z
         for l in range(D):
-            torch.bmm(hs[l], v.blocks[l], out=w.z)
-            torch.ops.aten.threshold_backward.grad_input(masks[l], w.z, 0, grad_input=w.keep[l])
-            torch.mul(w.z, w.keep[l], out=w.h_body[l + 1])
-        # The output layer has one unit: a dot product per point, h · W + b, (M, N, 1), as ATen's
-        # multiply and sum (MKL's matrix-vector path is no faster here, and ATen's kernels give
-        # every model the same rounding wherever its slice lies).
-        torch.sum(torch.mul(w.h_body[D], v.w_out_T, out=w.h_out), dim=2, keepdim=True, out=w.err)
-        err = w.err.add_(v.b_out).sub_(y)  # prediction - target
+            torch.bmm(hs[l], blocks[l], out=z)
+            torch.ops.aten.threshold_backward.grad_input(masks[l], z, 0, grad_input=keep[l])
+            torch.mul(z, keep[l], out=w.h_body[l + 1])
+        err = torch.bmm(hs[D], blocks[D], out=w.err).sub_(y)  # prediction - target, (M, N, 1)
         losses = torch.baddbmm(w.err_1, w.err_T, err, beta=0, alpha=1 / N).view(M)  # mean of err²
-        err.mul_(w.two_over_n)  # now g = d loss / d prediction
-        # Backward, last layer first. The output layer's gradients: h^T @ g and g summed over the
-        # points, as sums again. Each hidden layer's [W; b; 0…] gets [h, 1, 0…]^T @ g in one bmm
-        # (the padding rows get 0); g then goes back through W^T and the mask of the layer below.
-        torch.sum(torch.mul(w.h_body[D], err, out=w.h_out), dim=1, keepdim=True, out=v.grad_w_out_T)
-        torch.sum(err, dim=1, keepdim=True, out=v.grad_b_out)
-        g = torch.mul(err, v.w_out_T, out=w.g[0]).mul_(w.keep[D - 1])  # (M,N,1) * (M,1,H)
+        g = err.mul_(w.two_over_n)  # now g = d loss / d prediction
+        # Backward, last layer first: each block [W; b; 0…] gets [h, 1, 0…]^T @ g in one bmm (the
+        # padding rows get 0); g then goes back through W^T and the mask of the layer below. From
+        # the output layer that is an outer product, (M, N, 1) * (M, 1, H): ATen's multiply.
+        torch.bmm(w.err_T, hs[D], out=v.grads_T[D])  # as (M, 1, rows): MKL's faster path for one output column
+        g = torch.mul(g, v.weights_T[D], out=w.g[0]).mul_(keep[D - 1])
         for l in range(D - 1, 0, -1):
             torch.bmm(hs_T[l], g, out=grads[l])
-            g = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2]).mul_(w.keep[l - 1])  # never its own input
+            g = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2]).mul_(keep[l - 1])  # never its own input
         torch.bmm(hs_T[0], g, out=grads[0])
         return losses
 
@@ -213,7 +203,7 @@ class StackedMLP(nn.Module):
     def _workspace(self, n: int, dtype: torch.dtype) -> "_Workspace":
         work = self._work
         if work is None or work.n != n or work.dtype != dtype:
-            work = self._work = _Workspace(self._m, n, self.sizes[1], self.depth, dtype, self.p.device)
+            work = self._work = _Workspace(self._m, n, self.sizes[1], self.block_rows, dtype, self.p.device)
         return work
 
     def _input_with_ones(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -234,37 +224,66 @@ class StackedMLP(nn.Module):
         return torch.stack([w.detach().flatten(1).norm(dim=1) for w in self.params()[::2]])
 
 
+class _MaskBits:
+    """The random-bit buffer of sample_multipliers for n points and one set of generators, reused.
+
+    One int64 row per draw: per dropping model, or per generator object that several dropping
+    models share. `per_model` is the buffer as (rows, units) int16; `gather` (None when row m is
+    model m's) picks each model's row. p = 0 models read a row of zeros, and 0 >= their
+    threshold -32768: they keep every unit.
+    """
+
+    def __init__(self, key: tuple, m: int, unit_shape: tuple[int, ...], dropping: list[int],
+                 generators: list[torch.Generator | None] | None, device: torch.device):
+        self.key, self.shape = key, (m, *unit_shape)
+        units = math.prod(unit_shape)
+        source = [generators[i] if generators else None for i in range(m)]
+        shared = {id(source[i]) for i in dropping if source[i] is not None}
+        if len(shared) == len([i for i in dropping if source[i] is not None]):  # nothing shared: a row per model
+            row_of, draw_from = list(range(m)), {i: source[i] for i in dropping}
+        else:  # row 0 stays zero, for the p = 0 models; then a row per distinct generator
+            keys = [id(source[i]) if source[i] is not None else ("own", i) for i in range(m)]
+            first = {}
+            for i in dropping:
+                first.setdefault(keys[i], i)
+            rows = {k: r + 1 for r, k in enumerate(first)}
+            row_of = [rows[keys[i]] if i in dropping else 0 for i in range(m)]
+            draw_from = {rows[k]: source[i] for k, i in first.items()}
+        bits = torch.zeros(max(row_of) + 1, -(-units // 4), dtype=torch.int64, device=device)
+        self.draws = [(bits[row], generator) for row, generator in draw_from.items()]
+        self.per_model = bits.view(torch.int16)[:, :units]
+        self.gather = None if row_of == list(range(m)) else torch.tensor(row_of, device=device)
+
+
 class _Views:
     """The views forward_backward needs of `flat` and `flat.grad`, made once (each view costs µs)."""
 
     def __init__(self, model: StackedMLP, key: tuple):
         self.key, self.model = key, model
-        *self.blocks, w_out, self.b_out = model._chunks(model.flat.detach())  # [W; b; 0…] per hidden layer
+        self.blocks = model._blocks(model.flat.detach())  # [W; b; 0…] per layer
         self.weights_T = [b[:, :fan_in].mT for b, fan_in in zip(self.blocks, model.sizes)]  # W^T, for the backward
-        self.w_out_T = w_out.mT  # the output layer's W^T, (M, 1, H)
-        *self.grads, grad_w_out, self.grad_b_out = model._chunks(model.flat.grad)
-        self.grad_w_out_T = grad_w_out.mT  # (M, 1, H), as its sum writes it
+        self.grads = model._blocks(model.flat.grad)
+        self.grads_T = [grad.mT for grad in self.grads]
 
 
 class _Workspace:
     """Buffers of forward_backward for n points, allocated once and reused every step, with their views.
 
-    hs[l] (l ≥ 1): hidden layer l-1's output as [h, 1, 0…], (M, n, rows); keep[l]: its
-    ReLU-and-dropout mask (M, n, H); z: a pre-activation; g: two gradient buffers (M, n, H);
+    hs[l] (l ≥ 1): hidden layer l-1's output as [h, 1, 0…], (M, n, rows of block l); keep[l]:
+    its ReLU-and-dropout mask (M, n, H); z: a pre-activation; g: two gradient buffers (M, n, H);
     err: prediction - target, (M, n, 1), a view of err_T (M, 1, n) for the loss's bmm. Every
     model's slice of every buffer starts 64-byte aligned, as in `flat`.
     """
 
-    def __init__(self, m: int, n: int, h: int, depth: int, dtype: torch.dtype, device: torch.device):
+    def __init__(self, m: int, n: int, h: int, block_rows: list[int], dtype: torch.dtype, device: torch.device):
         self.n, self.dtype = n, dtype
         new = lambda *shape: _aligned(shape, dtype, device)
-        rows = _padded_rows(h + 1, h)  # the blocks' rows: [h, 1, 0…] @ [W; b; 0…] = h @ W + b
-        self.hs = [None] + [_with_ones(new(m, n, rows), h) for _ in range(depth)]
+        # [h, 1, 0…] @ [W; b; 0…] = h @ W + b, with as many columns as the next block has rows.
+        self.hs = [None] + [_with_ones(new(m, n, rows), h) for rows in block_rows[1:]]
         self.hs_T = [None] + [t.mT for t in self.hs[1:]]  # [0]: the input's, set every step
         self.h_body = [None] + [t[..., :h] for t in self.hs[1:]]
-        self.keep = [new(m, n, h) for _ in range(depth)]
+        self.keep = [new(m, n, h) for _ in block_rows[1:]]
         self.z, self.g = new(m, n, h), [new(m, n, h), new(m, n, h)]
-        self.h_out = new(m, n, h)  # the last hidden layer times one vector, before the sum
         self.err_T = new(m, 1, n)
         self.err, self.err_1 = self.err_T.view(m, n, 1), self.err_T[..., :1]
         self.two_over_n = torch.tensor(2 / n, dtype=dtype, device=device)  # d mean(err²) / d err, per err
@@ -353,13 +372,10 @@ class FlatSGD:
 
 
 def _flat_layout(stacked: list[torch.Tensor], block_rows: list[int]) -> torch.Tensor:
-    """[W0, b0, W1, b1, …] (M, in, out) / (M, 1, out) laid out as `flat`: hidden layers as padded
-    [W; b; 0…] blocks, then the output W and b, each model's slice padded to a multiple of ALIGN."""
-    width = stacked[0].shape[2]
-    blocks = [torch.cat([w, b, w.new_zeros(w.shape[0], rows - w.shape[1] - 1, width)], dim=1)
-              for w, b, rows in zip(stacked[:-2:2], stacked[1:-2:2], block_rows)]
-    outputs = [nn.functional.pad(t.flatten(1), (0, _padded(t[0].numel()) - t[0].numel())) for t in stacked[-2:]]
-    return torch.cat([t.flatten() for t in blocks + outputs])
+    """[W0, b0, W1, b1, …] (M, in, out) / (M, 1, out) laid out as `flat`: one [W; b; 0…] block per layer."""
+    blocks = [torch.cat([w, b, w.new_zeros(w.shape[0], rows - w.shape[1] - 1, w.shape[2])], dim=1)
+              for w, b, rows in zip(stacked[::2], stacked[1::2], block_rows)]
+    return torch.cat([t.flatten() for t in blocks])
 
 
 def _init_linears(sizes: list[int], seed: int) -> list[torch.Tensor]:

@@ -94,7 +94,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     x_grid = torch.from_numpy(data.x_grid).to(device)
     model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device)
     optimizer = OPTIMIZERS[config.optimizer]([model.flat], config)
-    generators = [torch.Generator(device).manual_seed(s) for s in seeds]
+    generators = _generator_per_seed(seeds, device)  # shared by the models of one seed: one draw per seed and step
     if config.variant == "torch":
         torch.manual_seed(config.seed)  # F.dropout draws from the global generator
     history = History()
@@ -127,6 +127,13 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         control.pace()
 
 
+def _generator_per_seed(seeds: Sequence[int], device) -> list[torch.Generator]:
+    """A generator per model, one object per distinct seed: models of one seed would draw the same
+    bits from generators seeded alike, and StackedMLP.sample_multipliers draws once for them."""
+    by_seed = {s: torch.Generator(device).manual_seed(s) for s in set(seeds)}
+    return [by_seed[s] for s in seeds]
+
+
 def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
     names = ", ".join(f"p={p:g}" for p in snap.ps[snap.diverged])
     return (f"The loss of the {names} model became NaN or infinite at iteration {snap.iteration}: "
@@ -141,7 +148,7 @@ class _Stats:
         self.ps, self.seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
         # The MC band's masks: their own generators, so the band is reproducible and never
         # shifts the training masks.
-        self.mc_generators = [torch.Generator(device).manual_seed(s + MC_SEED_OFFSET) for s in seeds]
+        self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds], device)
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,

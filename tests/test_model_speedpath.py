@@ -217,6 +217,24 @@ def test_p_zero_models_draw_nothing_from_their_generator():
     assert all(torch.equal(x.get_state(), s) for x, s in zip(g, states))
 
 
+def test_models_sharing_a_generator_share_its_draw():
+    """One generator object for several models: drawn once per step, and each model's masks are
+    those it would get from its own generator seeded alike (as train.py's per-seed generators)."""
+    ps, seeds = [0.0, 0.2, 0.5, 0.0, 0.2, 0.5], [1, 1, 1, 2, 2, 2]
+    model = StackedMLP(ps, 16, 2, seeds)
+    by_seed = {s: torch.Generator().manual_seed(s) for s in (1, 2)}
+    shared, separate = [by_seed[s] for s in seeds], gens(seeds)
+    for step in range(3):
+        got, want = model.sample_multipliers(10, shared), model.sample_multipliers(10, separate)
+        assert torch.equal(got, want), step
+        assert not torch.equal(got[1], got[4])  # the two seeds' masks differ
+    assert all(torch.equal(by_seed[s].get_state(), separate[1 + 3 * i].get_state()) for i, s in enumerate((1, 2)))
+    # One model alone on a generator is unaffected by others sharing theirs.
+    mixed = [by_seed[1], by_seed[1], torch.Generator().manual_seed(9), by_seed[2], by_seed[2], by_seed[2]]
+    alone = StackedMLP([0.5], 16, 2, [9]).sample_multipliers(10, gens([9]))
+    assert torch.equal(model.sample_multipliers(10, mixed)[2], alone[0])
+
+
 def test_vanilla_masks_are_zero_one():
     model = StackedMLP([0.0, 0.5], 32, 2, [1, 1], variant="vanilla")
     mult = model.sample_multipliers(20, gens([1, 2]))
