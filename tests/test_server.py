@@ -27,7 +27,7 @@ VIEWER = "0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def client(shutdown_runner):
-    page = Route("/", lambda request: HTMLResponse("<html></html>"))
+    page = Route("/", lambda request: HTMLResponse("<html><head></head></html>"))
     text = Route("/text", lambda request: PlainTextResponse("plain"))
     app = Starlette(routes=[*server.routes(), page, text], middleware=server.middleware())
     with TestClient(app) as c:
@@ -62,10 +62,14 @@ def test_the_vendored_plotly_js_is_served_under_its_content_hash(client):
     assert int(r.headers["content-length"]) < len(r.content) / 2  # sent gzipped
 
 
-def test_html_pages_carry_a_preload_link_for_plotly_js_and_nothing_else_does(client):
-    link = client.get("/").headers["link"]
-    assert re.fullmatch(rf"<{assets.ROUTE}/{assets.add_file(assets.PLOTLY_JS)}>; rel=preload; as=script", link)
-    assert "link" not in client.get("/text").headers
+def test_html_pages_load_plotly_js_from_their_head_and_nothing_else_changes(client):
+    page = client.get("/")
+    name = assets.add_file(assets.PLOTLY_JS)
+    assert page.text.startswith(f'<html><head><script async id="dropviz-plotly" src="{assets.ROUTE}/{name}"')
+    assert page.text.endswith("</script></head></html>")
+    assert int(page.headers["content-length"]) == len(page.content)
+    plain = client.get("/text")
+    assert plain.text == "plain" and int(plain.headers["content-length"]) == 5
 
 
 def test_frames_of_a_watched_run_carry_its_charts_and_version(client):

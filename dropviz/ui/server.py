@@ -10,8 +10,8 @@ with `routes()` and `middleware()` from here:
                               cached HTTP response instead of a Streamlit script rerun: reruns are
                               what a class of 60 on one server runs out of (tests/load).
 
-and a `Link: rel=preload` header on the page, so the browser fetches plotly.js while it is still
-loading Streamlit's own scripts. Both routes sit under server.baseUrlPath, like Streamlit's.
+and a script tag in the page's head (`middleware`), so plotly.js loads and runs while the browser
+is still fetching Streamlit's own scripts. Both routes sit under server.baseUrlPath, like Streamlit's.
 
 Without this server (AppTest, or another script) `assets.served()` is False and the page falls
 back to Streamlit's own means: component file serving, and a script rerun per chart frame.
@@ -103,25 +103,54 @@ def _encoded(body: bytes, gzipped: bool, content_type: str, headers: dict) -> Re
 
 
 def middleware() -> list:
-    """ASGI middleware for st.App: a `Link: <plotly.js>; rel=preload` header on every HTML page."""
+    """ASGI middleware for st.App: plotly.js starts loading, and running, as the page opens.
+
+    Streamlit has no way to add to its page's <head>, so this adds a script tag to the HTML of
+    the page as it is sent: `async`, so plotly.js runs while the browser still fetches
+    Streamlit's own modules, not after the first chart's component has loaded (~1 s later here).
+    live_chart.js waits for this tag instead of loading plotly.js a second time.
+    """
     from starlette.middleware import Middleware
 
-    class PreloadPlotly:
-        def __init__(self, app):
-            self.app = app
+    return [Middleware(_PlotlyInHead)]
 
-        async def __call__(self, scope, receive, send):
-            if scope["type"] != "http" or scope["method"] != "GET":
-                return await self.app(scope, receive, send)
 
-            async def send_with_link(message):
-                if message["type"] == "http.response.start":
-                    headers = dict(message.get("headers") or [])
-                    if headers.get(b"content-type", b"").startswith(b"text/html"):
-                        link = f"<{assets.url(assets.add_file(assets.PLOTLY_JS))}>; rel=preload; as=script"
-                        message = {**message, "headers": [*message.get("headers", []), (b"link", link.encode())]}
-                await send(message)
+class _PlotlyInHead:
+    """Pure ASGI: rewrites 200 text/html responses (Streamlit's index.html, ~8 kB), passes the rest."""
 
-            await self.app(scope, receive, send_with_link)
+    def __init__(self, app):
+        self.app = app
 
-    return [Middleware(PreloadPlotly)]
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        start: dict | None = None
+        chunks: list[bytes] = []
+
+        async def send_with_script(message):
+            nonlocal start
+            if message["type"] == "http.response.start":
+                headers = dict(message.get("headers") or [])
+                if message["status"] == 200 and headers.get(b"content-type", b"").startswith(b"text/html") \
+                        and b"content-encoding" not in headers:
+                    start = message  # held back until the body is complete
+                    return
+                return await send(message)
+            if start is None:
+                return await send(message)
+            chunks.append(message.get("body", b""))
+            if message.get("more_body"):
+                return
+            body = _with_plotly_script(b"".join(chunks))
+            # The body changed: a new length, and no ETag (it names Streamlit's file, not this).
+            headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"etag")]
+            await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+            await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, send_with_script)
+
+
+def _with_plotly_script(html: bytes) -> bytes:
+    url = assets.url(assets.add_file(assets.PLOTLY_JS))
+    tag = f'<script async id="dropviz-plotly" src="{url}" onerror="this.dataset.failed=1"></script>'
+    return html.replace(b"<head>", b"<head>" + tag.encode(), 1)

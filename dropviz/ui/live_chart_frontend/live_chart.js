@@ -8,11 +8,16 @@ function loadPlotly(url) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   // On window, not module scope: a changed JS string is a new module, same page.
   return (window.__dropvizPlotly ??= new Promise((resolve, reject) => {
-    const s = document.createElement("script");
-    s.src = url;
-    s.onload = () => resolve(window.Plotly);
-    s.onerror = () => { window.__dropvizPlotly = undefined; reject(new Error("dropviz: cannot load " + url)); };
-    document.head.appendChild(s);
+    // Under `streamlit run app.py` the page's head already loads it (server.py): wait for that one.
+    const early = document.getElementById("dropviz-plotly");
+    const s = early && !early.dataset.failed ? early
+      : document.head.appendChild(Object.assign(document.createElement("script"), { src: url }));
+    s.addEventListener("load", () => resolve(window.Plotly));
+    s.addEventListener("error", () => {
+      s.dataset.failed = "1";
+      window.__dropvizPlotly = undefined;
+      reject(new Error("dropviz: cannot load " + url));
+    });
   }));
 }
 
@@ -74,7 +79,16 @@ async function draw(c, d) {
   };
   await Plotly.react(c.div, fig.data || [], layout, config);
   c.div.dataset.updates = String(Number(c.div.dataset.updates) + 1);
+  c.div.dataset.version = String(c.version ?? "");
   c.div.dataset.traces = String((fig.data || []).length);
+}
+
+// One Plotly draw at a time, in order of arrival: the first chart is done before the next starts.
+let drawing = Promise.resolve();
+function oneAtATime(fn) {
+  const done = drawing.then(fn);
+  drawing = done.catch(() => {});
+  return done;
 }
 
 // Redraw with `d`; renders can arrive faster than Plotly draws: only the newest counts.
@@ -84,7 +98,7 @@ function show(c, d) {
   c.busy = true;
   (async () => {
     try {
-      while (c.next) { const next = c.next; c.next = null; await draw(c, next); }
+      while (c.next) { const next = c.next; c.next = null; await oneAtATime(() => draw(c, next)); }
     } catch (e) { console.error("dropviz live_chart:", e); }
     finally { c.busy = false; }
   })();
