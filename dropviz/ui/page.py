@@ -27,6 +27,7 @@ __all__ = ["render", "get_runner"]
 
 PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
 RERUNS_PER_SECOND = 25.0  # script reruns one server process serves in total; more and it stalls (load test)
+STATUS_INTERVAL = 0.5  # seconds between reruns for the status line alone, when the charts stream
 
 
 def render() -> None:
@@ -51,7 +52,7 @@ def render() -> None:
     live = not job.finished and job.control.busy
     streaming = assets.served()
     # Paused: poll slowly anyway, so the lease of the paused run does not run out.
-    every = poll_interval(runner) if live else (PAUSED_POLL if not job.finished else None)
+    every = poll_interval(runner, streaming) if live else (PAUSED_POLL if not job.finished else None)
     st.fragment(_live_view, run_every=every)(config, live, every, charts=not streaming)
     if streaming:
         _streamed_charts(runner, viewer, config, live)
@@ -76,14 +77,15 @@ def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) ->
     return runner.job_of(viewer)
 
 
-def poll_interval(runner: Runner) -> float:
-    """Seconds between reruns of the live fragment: 5 per second, slower when a class shares the server.
+def poll_interval(runner: Runner, streaming: bool = False) -> float:
+    """Seconds between reruns of the live fragment, slower when a class shares the server.
 
     One server process manages about RERUNS_PER_SECOND script reruns (measured with
-    tests/load/load_test.py); past that, everyone's updates stall. The charts do not wait for
-    them when they stream (server.py): then only the status line slows down with a class.
+    tests/load/load_test.py); past that, everyone's updates stall. Without the chart stream
+    every chart frame is such a rerun, five a second; with it (server.py) the reruns only move
+    the status line, twice a second: a rerun costs the server ~10 ms, a streamed frame ~1 ms.
     """
-    return max(FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
+    return max(STATUS_INTERVAL if streaming else FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
 
 
 def _live_view(config: LabConfig, live: bool, every: float | None = None, charts: bool = True) -> None:
@@ -107,7 +109,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         _downloads(snap, config)
     if live and (job.finished or not job.control.busy):
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
-    if live and every and abs(poll_interval(runner) - every) > 0.5 * every:
+    if live and every and abs(poll_interval(runner, not charts) - every) > 0.5 * every:
         st.rerun(scope="app")  # the class grew or shrank: start the timer again at the new pace
 
 
