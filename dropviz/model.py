@@ -107,6 +107,12 @@ class StackedMLP(nn.Module):
         generator object share one draw from it, each comparing those bits with its own p: the
         masks they would get from separate generators seeded alike, at the cost of one draw
         (train.py passes one generator per seed, so a sweep draws once per seed, not per model).
+
+        The bits of the next few calls (up to 16) are drawn at once, as one draw of the same
+        random sequence, so each call costs a view instead of four kernels. The tensor returned
+        is that view: it holds its masks until that many calls later (copy it to keep it longer).
+        A call with other generators or another n starts afresh; the steps drawn for the old
+        ones are then skipped.
         """
         if self.variant == "torch":  # the masks F.dropout itself draws, already scaled
             shape, device = (self._m, self.depth, n, self.sizes[1]), self.p.device
@@ -117,20 +123,14 @@ class StackedMLP(nn.Module):
             return mult
         key = (n, tuple(map(id, generators)) if generators else None)
         bits = self._bits if self._bits is not None and self._bits.key == key else self._new_bits(key, generators)
-        for row, generator in bits.draws:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
-            row.random_(-2**63, None, generator=generator)
-        mult = torch.empty(bits.shape, device=bits.per_model.device)
-        flat_mult = mult.view(self._m, -1)
-        per_model = bits.per_model if bits.gather is None else bits.per_model.index_select(0, bits.gather)
-        torch.ge(per_model, bits.threshold, out=flat_mult)  # 1. kept, 0. dropped
-        if self._rescale:
-            flat_mult.mul_(bits.scale)
-        return mult
+        if bits.next == bits.steps:
+            bits.draw_ahead(self._rescale)
+        bits.next += 1
+        return bits.mult[bits.next - 1]
 
     def _new_bits(self, key: tuple, generators: list[torch.Generator | None] | None) -> "_MaskBits":
         self._bits = _MaskBits(key, self._m, (self.depth, key[0], self.sizes[1]), self._dropping, generators,
-                               self.p.device)
-        self._bits.threshold, self._bits.scale = self.mask_threshold, self.keep_scale  # buffers cost a lookup each access
+                               self.p.device, self.mask_threshold, self.keep_scale)
         return self._bits
 
     def _apply(self, fn, *args, **kwargs):
@@ -226,18 +226,23 @@ class StackedMLP(nn.Module):
         return torch.stack([w.detach().flatten(1).norm(dim=1) for w in self.params()[::2]])
 
 
+MASK_AHEAD_FLOATS = 1 << 20  # multipliers drawn ahead at most (4 MB): 16 steps of the pair, 10 of a sweep
+
+
 class _MaskBits:
-    """The random-bit buffer of sample_multipliers for n points and one set of generators, reused.
+    """The random bits and multipliers of sample_multipliers for n points and one set of generators.
 
     One int64 row per draw: per dropping model, or per generator object that several dropping
-    models share. `per_model` is the buffer as (rows, units) int16; `gather` (None when row m is
-    model m's) picks each model's row. p = 0 models read a row of zeros, and 0 >= their
-    threshold -32768: they keep every unit.
+    models share. Each row holds `steps` steps' bits, drawn in one call (the same sequence as
+    one call per step). `per_model` is the buffer as (rows, steps, units) int16; `gather` (None
+    when row m is model m's) picks each model's row. p = 0 models read a row of zeros, and
+    0 >= their threshold -32768: they keep every unit. `mult[k]` is step k's multipliers.
     """
 
     def __init__(self, key: tuple, m: int, unit_shape: tuple[int, ...], dropping: list[int],
-                 generators: list[torch.Generator | None] | None, device: torch.device):
-        self.key, self.shape = key, (m, *unit_shape)
+                 generators: list[torch.Generator | None] | None, device: torch.device,
+                 threshold: torch.Tensor, scale: torch.Tensor):
+        self.key = key
         units = math.prod(unit_shape)
         source = [generators[i] if generators else None for i in range(m)]
         shared = {id(source[i]) for i in dropping if source[i] is not None}
@@ -251,10 +256,26 @@ class _MaskBits:
             rows = {k: r + 1 for r, k in enumerate(first)}
             row_of = [rows[keys[i]] if i in dropping else 0 for i in range(m)]
             draw_from = {rows[k]: source[i] for k, i in first.items()}
-        bits = torch.zeros(max(row_of) + 1, -(-units // 4), dtype=torch.int64, device=device)
+        self.steps = max(1, min(16, MASK_AHEAD_FLOATS // (m * units)))
+        words = -(-units // 4)  # int64 words per step: 4 units of 16 bits each
+        bits = torch.zeros(max(row_of) + 1, self.steps * words, dtype=torch.int64, device=device)
         self.draws = [(bits[row], generator) for row, generator in draw_from.items()]
-        self.per_model = bits.view(torch.int16)[:, :units]
+        self.per_model = bits.view(torch.int16).view(len(bits), self.steps, 4 * words)[:, :, :units]
         self.gather = None if row_of == list(range(m)) else torch.tensor(row_of, device=device)
+        self.mult = torch.empty(self.steps, m, *unit_shape, device=device)
+        self.threshold, self.scale = threshold.view(m, 1, 1), scale.view(m, 1, 1)
+        self.next = self.steps  # the next step's index in mult; `steps`: draw first
+
+    def draw_ahead(self, rescale: bool) -> None:
+        """The next `steps` steps' multipliers: 1 kept, 0 dropped, times the keep scale if `rescale`."""
+        for row, generator in self.draws:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
+            row.random_(-2**63, None, generator=generator)
+        per_model = self.per_model if self.gather is None else self.per_model.index_select(0, self.gather)
+        out = self.mult.view(self.mult.shape[0], self.mult.shape[1], -1).transpose(0, 1)  # (M, steps, units)
+        torch.ge(per_model, self.threshold, out=out)
+        if rescale:
+            out.mul_(self.scale)
+        self.next = 0
 
 
 class _Views:

@@ -269,3 +269,22 @@ def test_moving_the_model_drops_its_cached_buffers():
     model.to("cpu")
     assert model._work is None and model._views is None and model._bits is None
     torch.testing.assert_close(model.forward_backward(x, y, mult), first)
+
+
+def test_masks_drawn_steps_ahead_are_the_masks_drawn_one_step_at_a_time(monkeypatch):
+    """sample_multipliers draws several steps' bits in one call: the same random sequence."""
+    import dropviz.model as model_module
+
+    def masks(ahead_floats: int) -> list[torch.Tensor]:
+        monkeypatch.setattr(model_module, "MASK_AHEAD_FLOATS", ahead_floats)
+        model = StackedMLP([0.0, 0.5, 0.3], 32, 2, [1, 1, 2]).train()
+        shared = {s: torch.Generator().manual_seed(s) for s in (1, 2)}
+        generators = [shared[1], shared[1], shared[2]]
+        out = [model.sample_multipliers(7, generators).clone() for _ in range(40)]
+        return out, model._bits.steps
+
+    one_by_one, steps_one = masks(1)
+    ahead, steps_ahead = masks(1 << 20)
+    assert (steps_one, steps_ahead) == (1, 16)
+    assert all(torch.equal(a, b) for a, b in zip(one_by_one, ahead))
+    assert not torch.equal(ahead[0], ahead[1])  # fresh masks every step
