@@ -30,7 +30,9 @@ def encoded_charts(snap: Snapshot, language: str, version: int | None = None) ->
             for key, (make, height) in CHARTS.items()}
 
 
-@functools.lru_cache(maxsize=64)
+# A frame is asked for by every viewer of its run within ~0.2 s, so a few recent ones are all
+# that is worth keeping (each 30–120 kB, and as much again gzipped).
+@functools.lru_cache(maxsize=16)
 def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str, keys: tuple[str, ...]) -> bytes:
     charts = encoded_charts(snap, language, version) if isinstance(snap, Snapshot) else {}
     parts = b",".join(b'"%s":%s' % (key.encode(), charts[key]) for key in keys if key in charts)
@@ -38,7 +40,7 @@ def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str,
     return b'{"version":%d,"final":%s,%s"charts":{%s}}' % (version, b"true" if final else b"false", at, parts)
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)
 def _gzipped(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=6, mtime=0)
 

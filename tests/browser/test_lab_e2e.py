@@ -153,6 +153,24 @@ def test_loss_chart_grows_while_training(open_lab):
     lab.assert_clean()
 
 
+def test_charts_stream_over_http_while_training(open_lab):
+    """While training, chart frames come from server.py's frames route (gzipped, each newer than
+    the last), not from script reruns (the load test counts those)."""
+    lab = open_lab(f"{SMALL}&seed=16")
+    frames = []
+    lab.page.on("response", lambda r: frames.append(r) if "/dropviz/frames/" in r.url and r.status == 200 else None)
+    updates_before = lab.loss()["updates"]
+    it_before = lab.status()["it"]
+    time.sleep(3)
+    updates = lab.loss()["updates"] - updates_before
+    assert len(frames) >= 6 and updates >= 6, (len(frames), updates)
+    assert all(f.headers.get("content-encoding") == "gzip" for f in frames)
+    versions = [f.json()["version"] for f in frames[-3:]]
+    assert versions == sorted(versions) and len(set(versions)) == 3  # every frame a newer one
+    assert lab.status()["it"] > it_before
+    lab.assert_clean()
+
+
 def test_pause_stops_training_and_train_resumes(open_lab):
     lab = open_lab(f"{SMALL}&seed=12")
     lab.wait_iteration(60)

@@ -124,13 +124,16 @@ async function poll() {
   try {
     while (!stream.final) {
       const url = stream.url;
-      let r = null;
-      try { r = await fetch(`${url}&after=${stream.after}`, { cache: "no-store" }); } catch (e) { /* offline */ }
-      if (url !== stream.url || r?.status === 204) continue;  // other settings meanwhile / nothing new yet
-      if (!r?.ok) { await sleep(backoff); backoff = Math.min(2 * backoff, 5000); continue; }
+      let status = 0, f = null;
+      try {
+        const r = await fetch(`${url}&after=${stream.after}`, { cache: "no-store" });
+        status = r.status;
+        if (r.ok && status !== 204) f = await r.json();
+      } catch (e) { /* offline, or the answer broke off */ }
+      if (url !== stream.url || status === 204) continue;  // other settings meanwhile / nothing new yet
+      if (!f) { await sleep(backoff); backoff = Math.min(2 * backoff, 5000); continue; }
       backoff = 250;
-      const f = await r.json();
-      if (url !== stream.url || f.version < stream.after) continue;
+      if (f.version < stream.after) continue;
       stream.after = f.version;
       if (f.final) stream.final = true;
       for (const [key, payload] of Object.entries(f.charts)) {
