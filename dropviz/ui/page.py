@@ -125,9 +125,9 @@ def _streamed_charts(runner: Runner, viewer: str, config: LabConfig, live: bool)
     frame = runner.frame(viewer)
     if frame is None:
         return
+    anything_to_show = isinstance(frame.shown, Snapshot) or "lab_shown" in st.session_state
     # Before the first snapshot, empty charts: the stream fills them without waiting for a rerun.
-    _charts(_shown(frame.shown, frame.version) if isinstance(frame.shown, Snapshot) or "lab_shown" in st.session_state
-            else None)
+    _charts(_shown(frame.shown, frame.version) if anything_to_show else None)
     live_chart.stream(frames_url(viewer), frame.version, frame.final, _chart_keys(), lang())
     if isinstance(frame.shown, Snapshot) and not live:
         _downloads(frame.shown, config)
