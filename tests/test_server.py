@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
 import time
 
 import pytest
@@ -26,7 +25,8 @@ VIEWER = "0123456789abcdef0123456789abcdef"
 
 
 @pytest.fixture
-def client(shutdown_runner):
+def client(shutdown_runner, monkeypatch):
+    monkeypatch.setattr(assets, "_prefix", assets._prefix)  # routes() marks the process as serving: undone after
     page = Route("/", lambda request: HTMLResponse("<html><head></head></html>"))
     text = Route("/text", lambda request: PlainTextResponse("plain"))
     app = Starlette(routes=[*server.routes(), page, text], middleware=server.middleware())
@@ -42,6 +42,22 @@ def finished_run(viewer: str = VIEWER, config: LabConfig = TINY):
         time.sleep(0.01)
     assert job.finished and job.latest.status == "done"
     return runner.frame(viewer)
+
+
+def test_routes_and_the_urls_handed_to_the_page_share_server_base_url_path(monkeypatch):
+    from streamlit import config
+
+    monkeypatch.setattr(assets, "_prefix", None)
+    assert not assets.served()
+    before = config.get_option("server.baseUrlPath")
+    config.set_option("server.baseUrlPath", "/class/")
+    try:
+        paths = [route.path for route in server.routes()]
+    finally:
+        config.set_option("server.baseUrlPath", before)
+    assert paths == ["/class/dropviz/asset/{name}", "/class/dropviz/frames/{viewer}"]
+    assert assets.served() and assets.url("x.js") == "/class/dropviz/asset/x.js"
+    assert server.frames_url(VIEWER) == f"/class/dropviz/frames/{VIEWER}"
 
 
 def test_an_asset_comes_gzipped_once_with_a_year_of_caching(client):

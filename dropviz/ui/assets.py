@@ -14,8 +14,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-import streamlit as st
-
 ROUTE = "/dropviz/asset"  # + "/<name>"; server.py serves it, with server.baseUrlPath in front
 
 # plotly.js's "cartesian" bundle (scatter, bar, heatmap, histogram, box, contour, pie): 1.5 MB where
@@ -63,24 +61,27 @@ def get(name: str) -> Asset | None:
     return _assets.get(name)
 
 
-_served = False  # set by server.app(): this process serves ROUTE (and the frames route)
+_prefix: str | None = None  # server.baseUrlPath as the routes were made with it; None: not served
 
 
-def mark_served() -> None:
-    global _served
-    _served = True
+def serve_under(prefix: str) -> None:
+    """Called by server.routes(): from now on this process serves ROUTE (and the frames route)
+    under `prefix`, and the URLs handed to the page start with it too."""
+    global _prefix
+    _prefix = prefix
 
 
 def served() -> bool:
     """Whether this process serves dropviz's routes (it does under `streamlit run app.py`; AppTest
     and other scripts do not, and then the charts fall back to Streamlit's own file serving)."""
-    return _served
+    return _prefix is not None
 
 
 def base() -> str:
-    """server.baseUrlPath as a path prefix: "" or "/something"."""
-    path = str(st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"/{path}" if path else ""
+    """The routes' path prefix ("" or "/something"): server.baseUrlPath when they were made."""
+    if _prefix is None:
+        raise RuntimeError("dropviz's routes are not served in this process (see served())")
+    return _prefix
 
 
 def url(name: str) -> str:

@@ -23,6 +23,7 @@ import asyncio
 import re
 import time
 
+import streamlit as st
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -43,9 +44,11 @@ def frames_url(viewer: str) -> str:
 
 
 def routes() -> list[Route]:
-    """The asset and frames routes, for st.App; from now on the page uses them (assets.served())."""
-    assets.mark_served()
-    prefix = assets.base()
+    """The asset and frames routes, for st.App, under server.baseUrlPath; from now on the page
+    uses them (assets.served())."""
+    path = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    prefix = f"/{path}" if path else ""
+    assets.serve_under(prefix)  # the page's URLs use this prefix, as the routes do
     return [Route(f"{prefix}{assets.ROUTE}/{{name}}", _asset), Route(f"{prefix}{FRAMES_ROUTE}/{{viewer}}", _frames)]
 
 
