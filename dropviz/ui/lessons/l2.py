@@ -10,22 +10,17 @@ from ...lesson_figures.l2 import hist_figure, model_label, norm_figure, loss_fig
 from ...lessons.l2 import MODELS, L2Snapshot, L2Spec, shrinkage, spread
 from ...runner import BUDGET_GFLOP, run_cost_gflop
 from .. import urlstate
-from ..common import hidden, lang, t
+from ..common import lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import lab_config, live, settings_line, url_warning
+from .shared import live, opening, settings_line
 
 PAGE = "l2"
 PARAMS = {"drop": Param(0.5, 0.0, 0.9), "decay": Param(0.01, 0.0, 0.1)}
 
 
 def render() -> None:
-    changed = urlstate.load(PAGE, PARAMS)
-    base, lab_notices = lab_config()
-    st.title(t("l2.title"))
-    if not hidden("explain"):
-        st.markdown(t("l2.intro"))
-    url_warning(PAGE, changed, lab_notices)
+    base = opening(PAGE, PARAMS)
     a, b = st.columns(2)
     a.slider(t("l2.labels.drop"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "drop"), help=t("l2.help.drop"))
     b.select_slider(t("l2.labels.decay"), options=_decay_options(), key=urlstate.key(PAGE, "decay"),

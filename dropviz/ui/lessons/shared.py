@@ -1,5 +1,5 @@
 """What the lesson pages that train with the lab's settings share: those settings, the warning
-about a link's invalid values, and a live view of a job in the shared runner."""
+about a link's invalid values, the page's opening, and a live view of a job in the shared runner."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import streamlit as st
 
 from ...config import LabConfig
 from ...runner import Queued
-from .. import controls
-from ..common import get_runner, t, viewer_id
+from .. import controls, urlstate
+from ..common import get_runner, hidden, t, viewer_id
 
 FRAME = 0.5  # seconds between redraws of a running lesson experiment
 
@@ -30,6 +30,18 @@ def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
     """One warning naming every setting of the link that was not valid."""
     if changed or lab_notices:
         st.warning(t(f"{page}.url_warning") + "\n\n- " + "\n- ".join(changed + lab_notices))
+
+
+def opening(page: str, params: dict[str, urlstate.Param]) -> LabConfig:
+    """A lesson page's start: its settings and the lab's from the link, its title and intro, and
+    one warning for the link's invalid values. Returns the lab's settings."""
+    changed = urlstate.load(page, params)
+    base, lab_notices = lab_config()
+    st.title(t(f"{page}.title"))
+    if not hidden("explain"):
+        st.markdown(t(f"{page}.intro"))
+    url_warning(page, changed, lab_notices)
+    return base
 
 
 def settings_line(config: LabConfig) -> str:

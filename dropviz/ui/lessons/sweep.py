@@ -15,10 +15,10 @@ from ...lesson_figures.sweep import loss_vs_p_figure
 from ...lessons.sweep import SETTINGS, SweepSpec, over_budget, p_grid, seeds_from, setting_config, summarise, verdict
 from ...runner import BUDGET_GFLOP
 from .. import urlstate
-from ..common import hidden, lang, t
+from ..common import lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import lab_config, live, settings_line, url_warning
+from .shared import live, opening, settings_line
 
 PAGE = "sweep"
 PARAMS = {
@@ -31,12 +31,7 @@ PARAMS = {
 
 # --- this page --------------------------------------------------------------------------------
 def render() -> None:
-    changed = urlstate.load(PAGE, PARAMS)
-    base, lab_notices = lab_config()
-    st.title(t("sweep.title"))
-    if not hidden("explain"):
-        st.markdown(t("sweep.intro"))
-    url_warning(PAGE, changed, lab_notices)
+    base = opening(PAGE, PARAMS)
     _controls()
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS, lab=base)
