@@ -10,8 +10,8 @@ from dropviz.config import LabConfig
 from dropviz.control import Control
 from dropviz.lesson_figures.costs import bn_figure, convergence_figure
 from dropviz.lessons.costs import bn_curve, bn_variance, convergence_spec, iterations_to
-from tests.lessons.test_sweep import until_done
-from tests.test_i18n import page_texts
+from tests.lessons import until_done
+from tests.test_i18n import assert_no_missing_text
 
 
 @pytest.fixture(autouse=True)
@@ -108,5 +108,4 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     at.query_params.update({**QUICK, "lang": "zh"})
     at.run()
     until_done(at, "40 次迭代之后")
-    texts = page_texts(at)
-    assert texts and not [x for x in texts if "⟦" in x]
+    assert_no_missing_text(at)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.test_i18n import page_texts
+from tests.test_i18n import assert_no_missing_text
 
 from dropviz.i18n import catalog, translator
 from dropviz.lesson_figures import droppath as figures
@@ -77,7 +77,6 @@ def page(**query) -> AppTest:
     return at.run()
 
 
-texts = page_texts  # every text the page shows (tests/test_i18n.py)
 
 
 def test_page_at_defaults_and_with_p_moved():
@@ -103,6 +102,5 @@ def test_hostile_query_values_are_clamped_with_a_warning():
 def test_both_languages_show_no_missing_text(lang):
     at = page(lang=lang)
     assert not at.exception
-    shown = texts(at)
-    assert shown and not [s for s in shown if "⟦" in s]
+    assert_no_missing_text(at)
     assert at.title[0].value == catalog(lang)["droppath.title"]

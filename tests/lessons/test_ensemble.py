@@ -7,7 +7,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.test_i18n import page_texts
+from tests.test_i18n import assert_no_missing_text
 
 from dropviz import train as lab_train
 from dropviz.config import LabConfig
@@ -131,7 +131,6 @@ def page(**query) -> AppTest:
     return at.run()
 
 
-texts = page_texts  # every text the page shows (tests/test_i18n.py)
 
 
 def test_page_trains_the_labs_model_and_reports_the_gap():
@@ -172,6 +171,5 @@ def test_p_zero_says_there_is_nothing_to_average():
 def test_both_languages_show_no_missing_text(lang):
     at = page(lang=lang)
     assert not at.exception
-    shown = texts(at)
-    assert shown and not [s for s in shown if "⟦" in s]
+    assert_no_missing_text(at)
     assert at.title[0].value == catalog(lang)["ensemble.title"]

@@ -13,8 +13,8 @@ from dropviz.i18n import catalog
 from dropviz.lesson_figures.l2 import hist_figure, norm_figure, loss_figure
 from dropviz.lessons.l2 import MODELS, L2Spec, shrinkage, spread
 from dropviz.train import run
-from tests.lessons.test_sweep import until_done
-from tests.test_i18n import page_texts
+from tests.lessons import until_done
+from tests.test_i18n import assert_no_missing_text
 
 SMALL = LabConfig(width=16, epochs=150, device="cpu")
 
@@ -123,5 +123,4 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     at.query_params.update({**QUICK, "lang": "zh"})
     at.run()
     until_done(at, "40 次迭代之后")
-    texts = page_texts(at)
-    assert texts and not [x for x in texts if "⟦" in x]
+    assert_no_missing_text(at)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -17,7 +16,8 @@ from dropviz.lessons.sweep import (SweepSpec, over_budget, p_grid, seeds_from, s
                                    verdict)
 from dropviz.runner import Runner
 from dropviz.train import run
-from tests.test_i18n import page_texts
+from tests.lessons import until_done
+from tests.test_i18n import assert_no_missing_text
 
 SMALL = LabConfig(width=16, epochs=40, snapshot_every=10, device="cpu")
 
@@ -125,18 +125,6 @@ QUICK = {"width": "8", "epochs": "40", "p_step": "0.3", "n_seeds": "2"}
 
 
 
-def until_done(at: AppTest, marker: str, timeout: float = 40) -> str:
-    """Rerun the page until a markdown containing `marker` appears (the sweep finished); its text."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [m.value for m in at.markdown if marker in m.value]
-        if found:
-            return found[0]
-        time.sleep(0.5)
-        at.run()
-    raise AssertionError(f"no {marker!r} after {timeout} s")
-
-
 def test_the_page_runs_at_its_defaults(shutdown_runner):
     at = AppTest.from_string(APP, default_timeout=60).run()
     assert not at.exception and not at.warning
@@ -171,6 +159,5 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     at.query_params.update({**QUICK, "lang": "zh"})
     at.run()
     until_done(at, "40 次迭代之后")
-    texts = page_texts(at)
-    assert texts and not [x for x in texts if "⟦" in x]
+    assert_no_missing_text(at)
     assert at.title[0].value == catalog("zh")["sweep.title"]
