@@ -338,14 +338,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dropviz", description="dropviz: train real networks with and without dropout.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,results,bench}")
 
-    def common(p: argparse.ArgumentParser) -> None:
+    def common(p: argparse.ArgumentParser, out: bool = False) -> None:
+        if out:
+            p.add_argument("--out", type=_out_path, metavar="FILE",
+                           help="write final metrics and loss history to FILE.json or FILE.csv")
         p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: only on a terminal)")
 
     run_p = sub.add_parser("run", help="train the p=0 baseline and a dropout model side by side")
     add_config_flags(run_p)
-    run_p.add_argument("--out", type=_out_path, metavar="FILE", help="write final metrics and loss history to FILE.json or FILE.csv")
-    common(run_p)
+    common(run_p, out=True)
     run_p.set_defaults(func=cmd_run)
 
     sweep_p = sub.add_parser("sweep", help="train many p values (and seeds) at once, print test loss per p")
@@ -353,8 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_p.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1,...,5 (median and spread over them)")
     sweep_p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     add_config_flags(sweep_p)
-    sweep_p.add_argument("--out", type=_out_path, metavar="FILE", help="write final metrics and loss history to FILE.json or FILE.csv")
-    common(sweep_p)
+    common(sweep_p, out=True)
     sweep_p.set_defaults(func=cmd_sweep)
 
     res_p = sub.add_parser("results", help="the README table: presets' train/test loss for p=0 vs p=0.5, median over seeds")
