@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dropviz.config import LabConfig
 from dropviz.control import Control
 from dropviz.lesson_figures.costs import bn_figure, convergence_figure
 from dropviz.lessons.costs import bn_curve, bn_variance, convergence_spec, iterations_to
-from tests.lessons import until_done
+from tests.lessons import open_page, until_done
 from tests.test_i18n import assert_no_missing_text
 
 
@@ -75,16 +74,14 @@ QUICK = {"width": "8", "epochs": "40"}
 
 
 def test_the_page_runs_at_its_defaults(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60).run()
+    at = open_page(APP)
     assert not at.exception and not at.warning and not at.error
     bn = bn_variance(0.5, draws=20)  # what the page computes for its default p
     assert f"{bn.train_in:.3g}" in at.markdown[-1].value and f"{bn.eval_in:.3g}" in at.markdown[-1].value
 
 
 def test_the_page_with_a_control_moved_shows_measured_iterations(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update(QUICK)
-    at.run()
+    at = open_page(APP, QUICK)
     at.slider(key="costs_bn_p").set_value(0.0).run()
     assert not at.exception and at.query_params["bn_p"] == "0.0"
     assert "p = 0:" in at.markdown[-1].value or "p = 0：" in at.markdown[-1].value
@@ -93,9 +90,7 @@ def test_the_page_with_a_control_moved_shows_measured_iterations(shutdown_runner
 
 
 def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({"target": "0", "bn_p": "inf", "p1": "x", "epochs": "20"})
-    at.run()
+    at = open_page(APP, {"target": "0", "bn_p": "inf", "p1": "x", "epochs": "20"})
     assert not at.exception
     warning = at.warning[0].value
     assert "target" in warning and "bn_p" in warning and "p1" in warning
@@ -104,8 +99,6 @@ def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
 
 
 def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({**QUICK, "lang": "zh"})
-    at.run()
+    at = open_page(APP, {**QUICK, "lang": "zh"})
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.lessons import open_page
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz.i18n import catalog, translator
@@ -71,10 +72,7 @@ def test_rates_figure_counts_every_batch_and_marks_p():
 # --- the page -------------------------------------------------------------------------------
 
 def page(**query) -> AppTest:
-    at = AppTest.from_string(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, query)
 
 
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
+from tests.lessons import open_page
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz import train as lab_train
@@ -125,10 +126,7 @@ def test_spread_figure_and_translations(ensembles):
 # --- the page: the lab's settings come from the link, kept small so it trains in a blink ------
 
 def page(**query) -> AppTest:
-    at = AppTest.from_string(PAGE, default_timeout=60)
-    for k, v in {"width": "12", "epochs": "40", **query}.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, {"width": "12", "epochs": "40", **query})
 
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
 
 from dropviz.config import LabConfig
 from dropviz.control import Control
@@ -13,7 +12,7 @@ from dropviz.i18n import catalog
 from dropviz.lesson_figures.l2 import hist_figure, norm_figure, loss_figure
 from dropviz.lessons.l2 import MODELS, L2Spec, shrinkage, spread
 from dropviz.train import run
-from tests.lessons import until_done
+from tests.lessons import open_page, until_done
 from tests.test_i18n import assert_no_missing_text
 
 SMALL = LabConfig(width=16, epochs=150, device="cpu")
@@ -93,14 +92,12 @@ QUICK = {"width": "8", "epochs": "40"}
 
 
 def test_the_page_runs_at_its_defaults(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60).run()
+    at = open_page(APP)
     assert not at.exception and not at.warning and not at.error
 
 
 def test_the_page_with_a_control_moved_shows_the_numbers(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update(QUICK)
-    at.run()
+    at = open_page(APP, QUICK)
     at.select_slider(key="l2_decay").set_value(0.03).run()
     assert not at.exception and at.query_params["decay"] == "0.03"
     text = until_done(at, "After 40 iterations")
@@ -110,17 +107,13 @@ def test_the_page_with_a_control_moved_shows_the_numbers(shutdown_runner):
 
 
 def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({"drop": "5", "decay": "-1e9", "epochs": "20"})
-    at.run()
+    at = open_page(APP, {"drop": "5", "decay": "-1e9", "epochs": "20"})
     assert not at.exception
     assert "drop" in at.warning[0].value and "decay" in at.warning[0].value
     assert at.session_state["l2_drop"] == 0.9 and at.session_state["l2_decay"] == 0.0
 
 
 def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({**QUICK, "lang": "zh"})
-    at.run()
+    at = open_page(APP, {**QUICK, "lang": "zh"})
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)

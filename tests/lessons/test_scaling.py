@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.lessons import open_page
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz.i18n import catalog, translator
@@ -103,10 +104,7 @@ def test_zoom_figure_and_translations():
 
 
 def page(**query) -> AppTest:
-    at = AppTest.from_string(PAGE, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, query)
 
 
 def test_page_at_defaults_shows_the_numbers():

@@ -6,7 +6,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from dropviz.config import LabConfig
 from dropviz.control import Control
@@ -16,7 +15,7 @@ from dropviz.lessons.sweep import (SweepSpec, over_budget, p_grid, seeds_from, s
                                    verdict)
 from dropviz.runner import Runner
 from dropviz.train import run
-from tests.lessons import until_done
+from tests.lessons import open_page, until_done
 from tests.test_i18n import assert_no_missing_text
 
 SMALL = LabConfig(width=16, epochs=40, snapshot_every=10, device="cpu")
@@ -126,15 +125,13 @@ QUICK = {"width": "8", "epochs": "40", "p_step": "0.3", "n_seeds": "2"}
 
 
 def test_the_page_runs_at_its_defaults(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60).run()
+    at = open_page(APP)
     assert not at.exception and not at.warning
     assert "21 networks" in at.caption[0].value  # 7 values of p × 3 seeds
 
 
 def test_the_page_with_a_control_moved_shows_a_verdict_computed_from_the_run(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update(QUICK)
-    at.run()
+    at = open_page(APP, QUICK)
     at.radio(key="sweep_setting").set_value("narrow").run()
     assert not at.exception
     assert at.query_params["setting"] == "narrow"  # the choice is in the link
@@ -144,9 +141,7 @@ def test_the_page_with_a_control_moved_shows_a_verdict_computed_from_the_run(shu
 
 
 def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({"n_seeds": "999", "setting": "<script>", "p_step": "nan", "width": "-5", "epochs": "20"})
-    at.run()
+    at = open_page(APP, {"n_seeds": "999", "setting": "<script>", "p_step": "nan", "width": "-5", "epochs": "20"})
     assert not at.exception
     warning = at.warning[0].value
     assert "n_seeds" in warning and "setting" in warning and "p_step" in warning and "width" in warning
@@ -155,9 +150,7 @@ def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
 
 
 def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
-    at = AppTest.from_string(APP, default_timeout=60)
-    at.query_params.update({**QUICK, "lang": "zh"})
-    at.run()
+    at = open_page(APP, {**QUICK, "lang": "zh"})
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)
     assert at.title[0].value == catalog("zh")["sweep.title"]
