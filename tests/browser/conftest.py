@@ -7,29 +7,16 @@ than `playwright install`, which needs internet).
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.streamlit_server import REPO_ROOT, StreamlitServer
+
 CHROMIUM = "/usr/bin/chromium"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
-
-
-def free_port() -> int:
-    # Bind to port 0 so the OS picks an unused port (a tiny race is acceptable).
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -62,53 +49,7 @@ def streamlit_server():
         server.stop()
 
 
-# --- one server per module, and the same start/stop for the UI benchmark -------------------------
-
-class StreamlitServer:
-    """A `streamlit run` process on a free loopback port; `url` answers /_stcore/health once started."""
-
-    def __init__(self, script_path: str | os.PathLike, env: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        full_env = {**os.environ, **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH")) if p)
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="streamlit-", suffix=".log")  # a file: nobody drains a pipe
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script_path),
-             "--server.port", str(self.port), "--server.address", "127.0.0.1",
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=REPO_ROOT, env=full_env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def wait_healthy(self, timeout: float = 60) -> str:
-        """Block until the health endpoint answers; RuntimeError (with the server log) if it never does."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return self.url
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"streamlit not healthy after {timeout:g} s:\n{self.output()}")
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
-
-
+# --- one server per module ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def lab_server():
     """`streamlit run app.py` (the real lab, with .streamlit/config.toml), shared by a test module."""

@@ -34,7 +34,9 @@ import psutil
 
 from dropviz.runner import FRAMES_PER_JOB
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, StreamlitServer
+from tests.streamlit_server import REPO_ROOT, StreamlitServer
+
+from .conftest import CHROMIUM, CHROMIUM_ARGS
 
 FIT = '[data-testid="dropviz-live-chart"][data-key="fit"]'
 DEMO_ITERATIONS = 2000  # the default run (source demo)

@@ -31,7 +31,7 @@ import os
 import sys
 import time
 
-from .load_test import Meter, Server, Viewer, check_loopback, log_exceptions, pid_listening_on, warm_up
+from .load_test import Meter, Viewer, check_loopback, lab_server, log_exceptions, pid_listening_on, warm_up
 
 LEASE_S = 10.0  # Runner.lease_seconds
 SETTLE_S = 5.0
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if pid is None:
             raise SystemExit("cannot find the server's process for that port; run without --url")
     else:
-        server = Server(options={"server.disconnectedSessionTTL": str(int(args.session_ttl))}).__enter__()
+        server = lab_server(options={"server.disconnectedSessionTTL": str(int(args.session_ttl))}).__enter__()
         url, pid = server.url, server.pid
     quiet = args.json
     results: dict = {"cycles": args.cycles, "concurrency": args.concurrency,
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         results.update(measures=measures, counts=done, cycles_wall_s=round(cycles_s, 1))
     finally:
         if server is not None:
-            log = server.log_text()
+            log = server.output()
             server.__exit__(None, None, None)
             results["server_log_tracebacks"] = log.count("Traceback (most recent call last)")
             results["server_log_exceptions"] = log_exceptions(log)

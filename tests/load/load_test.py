@@ -36,10 +36,7 @@ import asyncio
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -52,6 +49,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.streamlit_server import StreamlitServer
+
 REPO = Path(__file__).resolve().parents[2]
 LIVE_CHART = "dropviz.live_chart"
 STATUS = re.compile(r"\*\*[^*\d]*?([\d,]+)\s*/\s*([\d,]+)\*\*")  # "**Iteration 120 / 2,000**"
@@ -60,66 +59,9 @@ ERROR, INFO = 1, 3  # Alert.Format
 
 
 # --- the server ----------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on 127.0.0.1 and a free port, headless, logging to a temp file."""
-
-    def __init__(self, app: str = "app.py", options: dict[str, str] | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="dropviz-load-", suffix=".log")
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-               "OMP_NUM_THREADS": "1"}  # as in the Docker image
-        args = [sys.executable, "-m", "streamlit", "run", app, "--server.port", str(self.port),
-                "--server.address", "127.0.0.1", "--server.headless", "true",
-                "--browser.gatherUsageStats", "false"]
-        for key, value in (options or {}).items():
-            args += [f"--{key}", value]
-        self.proc = subprocess.Popen(args, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        self.pid = self.proc.pid
-
-    def wait_healthy(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with {self.proc.returncode}:\n{self.log_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"streamlit not healthy after {timeout} s:\n{self.log_text()[-3000:]}")
-
-    def log_text(self) -> str:
-        self.log.flush()
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=15)
-        self.log.close()
-
-    def __enter__(self) -> "Server":
-        try:
-            self.wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+def lab_server(options: dict[str, str] | None = None) -> StreamlitServer:
+    """`streamlit run app.py` as the Docker image runs it (one OpenMP thread)."""
+    return StreamlitServer(REPO / "app.py", env={"OMP_NUM_THREADS": "1"}, options=options)
 
 
 def log_exceptions(log: str) -> dict[str, int]:
@@ -668,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
         url = check_loopback(args.url)
         pid = pid_listening_on(urllib.parse.urlsplit(url).port or 80)
     else:
-        server = Server().__enter__()
+        server = lab_server().__enter__()
         url, pid = server.url, server.pid
     load_before = os.getloadavg()[0]
     results = []
@@ -682,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             results.append(asyncio.run(scenario_settings(url, pid, args)))
     finally:
         if server is not None:
-            log = server.log_text()
+            log = server.output()
             server.__exit__(None, None, None)
             tracebacks = log.count("Traceback (most recent call last)")
             first = log[log.find("Traceback (most recent call last)"):][:1500] if tracebacks else ""
