@@ -92,6 +92,22 @@ def test_slider_change_changes_the_run_and_the_url():
     assert at.query_params["p"] in ("0.3", ["0.3"])
 
 
+def test_advanced_controls_are_drawn_only_while_open_and_keep_their_values():
+    at = open_page(epochs="300", width="8", depth="2", seed="7")
+    assert not at.number_input and viewer_config(at).depth == 2  # closed: nothing drawn, the link's values hold
+    at.session_state["lab_advanced"] = True
+    at.run()
+    assert {n.label for n in at.number_input} >= {"Learning rate", "Seed"}
+    at.number_input(key="w_seed").set_value(9).run()
+    assert viewer_config(at).seed == 9
+    at.session_state["lab_advanced"] = False
+    at.run()
+    at.run()  # a run after the one that stopped drawing them
+    assert not at.number_input and not at.exception
+    config = viewer_config(at)
+    assert (config.seed, config.depth) == (9, 2) and at.query_params["seed"] in ("9", ["9"])
+
+
 def test_malformed_query_values_are_clamped_with_a_visible_warning():
     at = open_page(p="banana", width="-5", epochs="nan", lr="1e9", noise="∞", dataset="<script>")
     warning = " ".join(w.value for w in at.warning)

@@ -73,7 +73,13 @@ def sidebar() -> str | None:
                 pressed = action
     if hidden("advanced"):
         return pressed
-    with sb.expander(t("lab.advanced")):
+    # Lazy: the dozen controls inside are only drawn (and sent) while it is open. Drawn closed,
+    # they cost a new page ~0.4 s of the browser's time before the first chart (ui_bench). Their
+    # values live on in session_state meanwhile (urlstate.keep_all), so a run's settings stay.
+    advanced = sb.expander(t("lab.advanced"), key="lab_advanced", on_change="rerun")
+    if not advanced.open:
+        return pressed
+    with advanced:
         _slider(st, "depth", 1)
         _number(st, "lr", "%.5g")
         _select(st, "optimizer")

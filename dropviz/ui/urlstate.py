@@ -63,14 +63,15 @@ SHADOW = "_kept_widget_values"  # the last value seen of each kept widget, under
 
 
 def keep_all() -> None:
-    """Call at the top of every run. Streamlit drops a widget's value when the user switches to a
-    page that does not draw it, before that page's run starts; so remember every value seen here
-    and put back the ones that went missing."""
+    """Call at the top of every run. Streamlit drops a widget's value when a run does not draw it
+    (another page, or the lab's closed "Advanced" expander), and may then show an older value
+    under its key. So remember every value seen here, and set each one again as our own value,
+    which outlives runs that do not draw its widget (Streamlit's documented way to keep them)."""
     shadow = st.session_state.setdefault(SHADOW, {})
     for k in st.session_state.get(REGISTRY, ()):
         if k in st.session_state:
             shadow[k] = st.session_state[k]
-        elif k in shadow:
+        if k in shadow:
             st.session_state[k] = shadow[k]
 
 

@@ -159,6 +159,7 @@ def test_charts_stream_over_http_while_training(open_lab):
     lab = open_lab(f"{SMALL}&seed=16")
     frames = []
     lab.page.on("response", lambda r: frames.append(r) if "/dropviz/frames/" in r.url and r.status == 200 else None)
+    lab.wait_iteration(1)  # the status line can come after the charts (its fragment reruns twice a second)
     updates_before = lab.loss()["updates"]
     it_before = lab.status()["it"]
     time.sleep(3)
@@ -221,8 +222,10 @@ def test_shared_link_restores_settings(open_lab):
     assert lab.slider("Epochs").input_value() == "500"
     shown = lab.page.locator('[data-testid="stSliderThumbValue"]').all_inner_texts()
     assert shown[:3] == ["0.30", "64", "500"], shown
-    assert lab.page.get_by_role("combobox", name="Dataset", include_hidden=True).input_value() == "sine"
     assert lab.page.get_by_role("combobox", name="Preset").input_value() == "Custom"
+    lab.page.get_by_text("Advanced", exact=True).click()  # its controls are drawn only while it is open
+    assert lab.page.get_by_role("combobox", name="Dataset").input_value() == "sine"
+    lab.wait_iteration(0)
     assert lab.status()["total"] == 500  # the run itself has these settings
     for part in ("p=0.3", "width=64", "epochs=500", "dataset=sine"):
         assert part in lab.page.url
