@@ -17,4 +17,5 @@ if __name__ == "__main__":  # a session's script run: the page
 else:  # imported by `streamlit run` as the server
     from dropviz.ui import server
 
+    server.warm_up()
     app = st.App(__file__, routes=server.routes(), middleware=server.middleware())

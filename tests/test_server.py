@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from dropviz.config import LabConfig
-from dropviz.ui import assets, server
+from dropviz.ui import assets, live_chart, server
 from dropviz.ui.common import get_runner
 
 TINY = LabConfig(width=8, depth=2, epochs=200, snapshot_every=20, device="cpu")
@@ -78,11 +78,15 @@ def test_the_vendored_plotly_js_is_served_under_its_content_hash(client):
     assert int(r.headers["content-length"]) < len(r.content) / 2  # sent gzipped
 
 
-def test_html_pages_load_plotly_js_from_their_head_and_nothing_else_changes(client):
+def test_html_pages_load_plotly_js_and_the_chart_module_from_their_head_and_nothing_else_changes(client):
     page = client.get("/")
     name = assets.add_file(assets.PLOTLY_JS)
     assert page.text.startswith(f'<html><head><script async id="dropviz-plotly" src="{assets.ROUTE}/{name}"')
-    assert page.text.endswith("</script></head></html>")
+    module = assets.add_file(live_chart._FRONTEND / "live_chart.js")
+    template = live_chart.theme_template_url()
+    assert template.startswith(assets.ROUTE) and template.endswith(".json")
+    assert page.text.endswith(f'</script><link rel="modulepreload" href="{assets.ROUTE}/{module}">'
+                              f'<link rel="preload" as="fetch" crossorigin href="{template}"></head></html>')
     assert int(page.headers["content-length"]) == len(page.content)
     plain = client.get("/text")
     assert plain.text == "plain" and int(plain.headers["content-length"]) == 5

@@ -90,12 +90,14 @@ _template_dir: Path | None = None
 _template_lock = threading.Lock()  # sessions run scripts in parallel threads
 
 
-_template_urls: dict[int, tuple[dict, str]] = {}  # id(template) → (template, url): the same object again is free
+# (id(template), served by server.py?) → (template, url): the same object again is free
+_template_urls: dict[tuple[int, bool], tuple[dict, str]] = {}
 
 
 def _template_url(template: dict) -> str:
     """Store a layout template once, named by its hash, and return its URL."""
-    known = _template_urls.get(id(template))
+    key = (id(template), assets.served())
+    known = _template_urls.get(key)
     if known is not None and known[0] is template:
         return known[1]
     if assets.served():
@@ -104,7 +106,7 @@ def _template_url(template: dict) -> str:
         url = _write_template(template)
     if len(_template_urls) > 16:  # go.Figure templates are new objects each time: stay bounded
         _template_urls.clear()
-    _template_urls[id(template)] = (template, url)
+    _template_urls[key] = (template, url)
     return url
 
 
@@ -183,6 +185,11 @@ def _template_of_the_theme() -> dict | None:
     return _default_template or None
 
 
+def theme_template_url() -> str:
+    """Where the layout template of dict figures (dropviz.figures, every lab chart) is served."""
+    return _template_url(_template_of_the_theme() or {})
+
+
 def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
     """JSON-ready figure dict with typed arrays, and its template split off.
 
@@ -201,7 +208,7 @@ def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
 def preload_plotly() -> None:
     """Start loading plotly.js as the page opens, not when the first chart's data arrives."""
     _component(key="dropviz-plotly-preload", height=0,
-               data={"preload": True, "plotly_js": _plotly_url(), "module": _module_url()})
+               data={"preload": True, "plotly_js": _plotly_url(), "module": module_url()})
 
 
 def stream(url: str, after: int, final: bool, keys: list[str], language: str) -> None:
@@ -209,10 +216,11 @@ def stream(url: str, after: int, final: bool, keys: list[str], language: str) ->
     route), starting after version `after`; nothing to fetch once `final`."""
     _component(key="dropviz-live-stream", height=0,
                data={"stream": url, "after": after, "final": final, "charts": ",".join(keys), "lang": language,
-                     "module": _module_url()})
+                     "module": module_url()})
 
 
-def _module_url() -> str:
+def module_url() -> str:
+    """Where the chart module (live_chart.js) is served; server.py preloads it in the page's head."""
     if assets.served():
         return assets.url(assets.add_file(_FRONTEND / "live_chart.js"))
     return _serve_dir("frontend", _FRONTEND) + "/live_chart.js"
@@ -240,7 +248,7 @@ def encode(figure: go.Figure | dict, *, key: str, height: int = 360, version: in
         "figure": fig,
         "template": _template_url(template) if template else None,
         "plotly_js": _plotly_url(),
-        "module": _module_url(),
+        "module": module_url(),
         "key": key,
         "height": height,
         "version": version,
@@ -251,7 +259,7 @@ def encode(figure: go.Figure | dict, *, key: str, height: int = 360, version: in
 def placeholder(*, key: str, height: int = 360) -> Encoded:
     """A chart's payload before its first figure: an empty frame of the right size, that a
     streamed frame (`stream`) can fill."""
-    return Encoded(json.dumps({"key": key, "height": height, "module": _module_url(), "plotly_js": _plotly_url(),
+    return Encoded(json.dumps({"key": key, "height": height, "module": module_url(), "plotly_js": _plotly_url(),
                                "version": None}).encode())
 
 

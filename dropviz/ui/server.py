@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ..i18n import LANGS
-from . import assets
+from . import assets, live_chart
 from .common import get_runner
 from .lab_charts import CHARTS, frame_body
 
@@ -41,6 +41,12 @@ VIEWER_ID = re.compile(r"[0-9a-f]{32}")  # common.viewer_id's uuid4().hex
 
 def frames_url(viewer: str) -> str:
     return f"{assets.base()}{FRAMES_ROUTE}/{viewer}"
+
+
+def warm_up() -> None:
+    """Import the pages while the server starts, not in the first visitor's script run: it waited
+    ~0.3 s for them (pandas, mostly) on top of everything else a first page waits for."""
+    from . import app, page  # noqa: F401
 
 
 def routes() -> list[Route]:
@@ -107,12 +113,14 @@ def _encoded(body: bytes, gzipped: bool, content_type: str, headers: dict) -> Re
 
 
 def middleware() -> list:
-    """ASGI middleware for st.App: plotly.js starts loading, and running, as the page opens.
+    """ASGI middleware for st.App: plotly.js, the chart module and its template load as the page opens.
 
-    Streamlit has no way to add to its page's <head>, so this adds a script tag to the HTML of
-    the page as it is sent: `async`, so plotly.js runs while the browser still fetches
-    Streamlit's own modules, not after the first chart's component has loaded (~1 s later here).
-    live_chart.js waits for this tag instead of loading plotly.js a second time.
+    Streamlit has no way to add to its page's <head>, so this adds three tags to the HTML of the
+    page as it is sent (`_with_head_tags`): an `async` script, so plotly.js runs while the browser
+    still fetches Streamlit's own modules, not after the first chart's component has loaded
+    (~1 s later here); live_chart.js waits for this tag instead of loading plotly.js a second
+    time. And preloads of live_chart.js and the charts' layout template, which the first chart
+    would otherwise only start to fetch when it mounts and when its data came.
     """
     from starlette.middleware import Middleware
 
@@ -145,7 +153,7 @@ class _PlotlyInHead:
             chunks.append(message.get("body", b""))
             if message.get("more_body"):
                 return
-            body = _with_plotly_script(b"".join(chunks))
+            body = _with_head_tags(b"".join(chunks))
             # The body changed: a new length, and no ETag (it names Streamlit's file, not this).
             headers = [(k, v) for k, v in start["headers"] if k.lower() not in (b"content-length", b"etag")]
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
@@ -154,7 +162,10 @@ class _PlotlyInHead:
         await self.app(scope, receive, send_with_script)
 
 
-def _with_plotly_script(html: bytes) -> bytes:
-    url = assets.url(assets.add_file(assets.PLOTLY_JS))
-    tag = f'<script async id="dropviz-plotly" src="{url}" onerror="this.dataset.failed=1"></script>'
-    return html.replace(b"<head>", b"<head>" + tag.encode(), 1)
+def _with_head_tags(html: bytes) -> bytes:
+    plotly_js = assets.url(assets.add_file(assets.PLOTLY_JS))
+    module, template = live_chart.module_url(), live_chart.theme_template_url()
+    tags = (f'<script async id="dropviz-plotly" src="{plotly_js}" onerror="this.dataset.failed=1"></script>'
+            f'<link rel="modulepreload" href="{module}">'
+            f'<link rel="preload" as="fetch" crossorigin href="{template}">')
+    return html.replace(b"<head>", b"<head>" + tags.encode(), 1)
