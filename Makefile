@@ -41,11 +41,12 @@ load-test: $(VENV)/.test  ## many concurrent viewers against a local server
 	$(PY) -m tests.load.load_test
 
 # The charts' plotly.js: the "cartesian" partial bundle from npm, the version the plotly package ships.
-PLOTLY_JS_VERSION ?= 4.1.1
 VENDOR := dropviz/ui/live_chart_frontend/vendor
-vendor-plotly:  ## refresh the vendored plotly.js bundle (needs npm)
-	tmp=$$(mktemp -d) && cd $$tmp && npm pack -q plotly.js-cartesian-dist-min@$(PLOTLY_JS_VERSION) >/dev/null \
-	  && tar xzf *.tgz && cp package/plotly-cartesian.min.js package/LICENSE $(CURDIR)/$(VENDOR)/ && rm -rf $$tmp
+vendor-plotly:  ## rebuild the vendored plotly.js bundle from npm (tools/plotly-bundle; needs node and npm)
+	tmp=$$(mktemp -d) && cp tools/plotly-bundle/* $$tmp/ && cd $$tmp \
+	  && npm install -q --no-audit --no-fund --ignore-scripts >/dev/null \
+	  && node build.mjs $(CURDIR)/$(VENDOR)/plotly-dropviz.min.js \
+	  && cp node_modules/plotly.js/LICENSE $(CURDIR)/$(VENDOR)/ && rm -rf $$tmp
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info

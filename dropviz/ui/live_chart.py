@@ -8,7 +8,7 @@ Here a components-v2 element keyed only by ``key`` receives the figure as data
 each rerun; its JS calls ``Plotly.react`` on one div that lives as long as the
 element, with ``layout.uirevision`` set so Plotly keeps user UI state.
 
-Assets: plotly.js (the 1.5 MB cartesian bundle, see assets.py), the chart module
+Assets: plotly.js (a 1.26 MB bundle of the traces we draw, see assets.py), the chart module
 and layout templates (Streamlit's default one is ~4 kB) are files the JS fetches
 once per page, never data riding along with every frame. Under `streamlit run
 app.py` server.py serves them from memory, gzipped once and cached by the
