@@ -40,7 +40,7 @@ ui-bench: $(VENV)/.test chromium  ## page timings from a real browser
 load-test: $(VENV)/.test  ## many concurrent viewers against a local server
 	$(PY) -m tests.load.load_test
 
-# The charts' plotly.js: the "cartesian" partial bundle from npm, the version the plotly package ships.
+# The charts' plotly.js: our partial bundle (tools/plotly-bundle), built from npm's plotly.js, the version the plotly package ships.
 VENDOR := dropviz/ui/live_chart_frontend/vendor
 vendor-plotly:  ## rebuild the vendored plotly.js bundle from npm (tools/plotly-bundle; needs node and npm)
 	tmp=$$(mktemp -d) && cp tools/plotly-bundle/* $$tmp/ && cd $$tmp \
