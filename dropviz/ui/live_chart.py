@@ -28,6 +28,7 @@ import base64
 import functools
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -45,6 +46,7 @@ from streamlit.components.v1 import declare_component
 from . import assets
 
 _FRONTEND = Path(__file__).parent / "live_chart_frontend"
+log = logging.getLogger("dropviz")
 
 # Runs in the main page (no iframe). Module state is shared by every chart on
 # the page because Streamlit turns identical inline JS into one cached blob URL.
@@ -216,7 +218,14 @@ def stream(url: str, after: int, final: bool, keys: list[str], language: str) ->
     route), starting after version `after`; nothing to fetch once `final`."""
     _component(key="dropviz-live-stream", height=0,
                data={"stream": url, "after": after, "final": final, "charts": ",".join(keys), "lang": language,
-                     "module": module_url()})
+                     "module": module_url()},
+               on_lost_change=_redraw_lost)
+
+
+def _redraw_lost() -> None:
+    """The page lost some charts (see rescueLostCharts in live_chart.js): the rerun that this
+    callback belongs to draws them again; log it, so it shows how often that happens."""
+    log.warning("charts lost from a page by a Streamlit rerun race; redrawn")
 
 
 def module_url() -> str:

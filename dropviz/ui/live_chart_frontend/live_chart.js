@@ -106,8 +106,32 @@ function show(c, d) {
 
 // Streaming (server.py's frames route): one long poll per page for every chart's newer frame, so
 // a frame costs the server a cached HTTP response, not a Streamlit script run.
-const stream = { url: null, after: -1, final: true, running: false };
+const stream = { url: null, after: -1, final: true, running: false, element: null, askRerun: null, asked: -1e9,
+                 rescue: null };
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Streamlit 1.67 can drop elements from the page when a fragment rerun (the status line's) and a
+// full rerun (a slider moved) overlap: its stale-node cleanup runs with the wrong run's id
+// (streamlit/streamlit#16708 and its kin), and the lost charts stay lost until the next full
+// rerun. So a chart that was on the page and is still gone a second later, while the stream that
+// feeds it is on the page, asks for that rerun. (A second: Streamlit also moves elements by
+// unmounting and mounting them again.)
+const everShown = new Set();
+const LOST_FOR_MS = 1000, RERUN_AT_MOST_EVERY_MS = 5000;
+
+function rescueLostCharts(keys) {
+  const lost = () => keys.filter((key) => everShown.has(key) && !byKey.get(key)?.div.isConnected);
+  if (stream.rescue || !lost().length) return;
+  stream.rescue = setTimeout(() => {
+    stream.rescue = null;
+    const still = lost();
+    if (!still.length || !stream.element?.isConnected || !stream.askRerun) return;
+    if (performance.now() - stream.asked < RERUN_AT_MOST_EVERY_MS) return;
+    stream.asked = performance.now();
+    console.warn("dropviz: charts lost from the page, redrawing:", still.join(", "));
+    stream.askRerun(still.join(","));
+  }, LOST_FOR_MS);
+}
 
 function follow(d) {
   const url = `${new URL(d.stream, window.location.href).href}?lang=${encodeURIComponent(d.lang)}` +
@@ -140,16 +164,19 @@ async function poll() {
         const c = byKey.get(key);
         if (c) show(c, payload);
       }
+      rescueLostCharts(Object.keys(f.charts));
     }
   } finally { stream.running = false; }
 }
 
-export default function ({ data, parentElement }) {
+export default function ({ data, parentElement, setTriggerValue }) {
   if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
     loadPlotly(data.plotly_js).catch((e) => console.error(e));
     return () => {};
   }
   if (data.stream) {
+    stream.element = parentElement;
+    stream.askRerun = (lost) => setTriggerValue("lost", lost);
     follow(data);
     return () => { if (!parentElement.isConnected) stream.final = true; };  // the page left the lab
   }
@@ -174,6 +201,7 @@ export default function ({ data, parentElement }) {
   c.div.dataset.key = data.key;
   c.div.style.height = data.height + "px";
   byKey.set(data.key, c);
+  everShown.add(data.key);
   show(c, data);
   // Streamlit also calls stale cleanups right away when renders race, so only
   // tear down once the element has really left the page.
