@@ -2,8 +2,8 @@
 
 In one process, with the same torch thread settings for all, it times
   reference  the source's way: two nn.Sequential models, two torch.optim.SGD, MSELoss, one Python loop;
-  pair       the p=0 / p=0.5 pair through train.py's loop (sample_multipliers, forward_backward,
-             optimizer.step() with train.OPTIMIZERS' optimizer);
+  pair       the p=0 / p=0.5 pair through train.py's loop (train_step: sample_multipliers,
+             forward_backward, the update of train.OPTIMIZERS' optimizer), between snapshots;
   sweep      16 models (8 p values × 2 seeds) the same way;
   pair, other optimizer   the pair with FlatSGD or torch.optim.SGD(fused=True), whichever train.py
              does not use, for comparison;
@@ -76,8 +76,8 @@ def reference_step(config: LabConfig, x: torch.Tensor, y: torch.Tensor) -> Calla
 
 def batched_step(config: LabConfig, ps: list[float], seeds: list[int], make_optimizer=None) -> Callable[[], None]:
     """One iteration of train.train_models' loop for these models (data per model, as there):
-    sample_multipliers, forward_backward, optimizer.step(), with train.py's optimizer unless given."""
-    from .train import OPTIMIZERS, _generator_per_seed
+    train.train_step between snapshots, with train.py's optimizer unless given."""
+    from .train import OPTIMIZERS, _generator_per_seed, train_step
 
     data = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
     x = torch.stack([torch.from_numpy(data[s].x_train) for s in seeds])
@@ -87,9 +87,7 @@ def batched_step(config: LabConfig, ps: list[float], seeds: list[int], make_opti
     generators = _generator_per_seed(seeds, "cpu")
 
     def step() -> None:
-        mult = model.sample_multipliers(x.shape[1], generators)
-        model.forward_backward(x, y, mult)
-        optimizer.step()
+        train_step(model, optimizer, x, y, generators, keep_grad=False)
     return step
 
 

@@ -107,9 +107,9 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
             yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
             return
         model.train()
-        mult = model.sample_multipliers(t["x_train"].shape[1], generators)
-        train_losses = model.forward_backward(t["x_train"], t["y_train"], mult)
-        optimizer.step()
+        # The snapshot after this iteration (if any) shows gradient histograms: it needs flat.grad.
+        snapshot_after = not it % config.snapshot_every or it == config.epochs or control.ends_step
+        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators, keep_grad=snapshot_after)
         done += 1
         # stepped() first: it clears its flag, which must not outlive the step that set it.
         if not control.stepped() and it % config.snapshot_every and it != config.epochs:
@@ -125,6 +125,24 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
             snap.status, snap.message = "done", snap.message or "Finished."
         yield snap
         control.pace()
+
+
+def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
+               generators: list[torch.Generator], keep_grad: bool = True) -> torch.Tensor:
+    """One iteration: fresh masks, forward and backward, the optimizer's update; losses per model.
+
+    Unless `keep_grad`, FlatSGD with momentum takes the gradient straight into its momentum
+    buffer (FlatSGD.momentum_sink): the same update, and flat.grad keeps an older gradient.
+    """
+    mult = model.sample_multipliers(x.shape[1], generators)
+    sink = optimizer.momentum_sink() if not keep_grad and isinstance(optimizer, FlatSGD) else None
+    if sink is None:
+        losses = model.forward_backward(x, y, mult)
+        optimizer.step()
+    else:
+        losses = model.forward_backward(x, y, mult, into=sink[0], beta=sink[1])
+        optimizer.step_from_sink()
+    return losses
 
 
 def _generator_per_seed(seeds: Sequence[int], device) -> list[torch.Generator]:

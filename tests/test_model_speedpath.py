@@ -119,6 +119,35 @@ def test_a_p_zero_pair_stays_bit_identical(width, depth):
             assert torch.equal(w[0], w[1])
 
 
+@pytest.mark.parametrize("weight_decay", [0.0, 0.01])
+def test_the_gradient_taken_into_the_momentum_buffer_is_the_same_update(weight_decay):
+    """train_step between snapshots (FlatSGD.momentum_sink) trains as forward_backward + step(),
+    mixed in any order, and leaves flat.grad alone."""
+    from dropviz.train import train_step
+
+    x, y = data(5)
+    models = [StackedMLP(list(PS[5]), 32, 3, [3, 4, 3, 4, 3]).train() for _ in range(2)]
+    opts = [FlatSGD([m.flat], lr=0.01, momentum=0.9, weight_decay=weight_decay) for m in models]
+    generators = [gens([3, 4, 3, 4, 3]) for _ in models]
+    for step in range(12):
+        train_step(models[0], opts[0], x, y, generators[0], keep_grad=True)
+        grad_before = models[1].flat.grad.clone() if models[1].flat.grad is not None else None
+        train_step(models[1], opts[1], x, y, generators[1], keep_grad=step in (5, 9))  # the first step sinks
+        if step not in (5, 9) and grad_before is not None:
+            assert torch.equal(models[1].flat.grad, grad_before)
+    torch.testing.assert_close(models[1].flat.detach(), models[0].flat.detach(), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(opts[1].momentum_buffer, opts[0].momentum_buffer, rtol=1e-5, atol=1e-6)
+    assert not torch.equal(models[0].flat.detach(), StackedMLP(list(PS[5]), 32, 3, [3, 4, 3, 4, 3]).flat.detach())
+
+
+def test_no_momentum_sink_where_the_update_needs_the_gradient_itself():
+    p = torch.nn.Parameter(torch.ones(4))
+    assert FlatSGD([p], lr=0.1, momentum=0.0).momentum_sink() is None
+    opt = FlatSGD([p], lr=0.1, momentum=0.9)
+    opt.param_groups[0]["nesterov"] = True
+    assert opt.momentum_sink() is None
+
+
 def test_flat_is_padded_per_model_and_the_padding_stays_zero():
     model = StackedMLP([0.0, 0.5, 0.3], 37, 2, [1, 2, 3]).train()
     assert model.n_params == 37 * 2 + 38 * 37 + 37 + 1  # [W0; b0], [W1; b1], W2, b2
