@@ -401,8 +401,9 @@ class FlatSGD:
         leave momentum·buffer + gradient in it: torch.optim.SGD's buffer update, done where the
         gradient is made instead of in a pass over a gradient buffer (in a 16-model sweep that
         pass reads and writes 5 MB). The first step's beta is 0: the buffer starts as the
-        gradient, as in torch. None without momentum, or with nesterov or dampening (the
-        gradient itself is needed then); the param's .grad is not written.
+        gradient, as in torch. The result equals step()'s to rounding, not bit for bit (the
+        matmul adds in its own order). None without momentum, or with nesterov or dampening
+        (the gradient itself is needed then); the param's .grad is not written.
         """
         group = self.param_groups[0]
         if not group["momentum"] or group["nesterov"] or group["dampening"] or group["maximize"]:

@@ -108,7 +108,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
             return
         model.train()
         # The snapshot after this iteration (if any) shows gradient histograms: it needs flat.grad.
-        snapshot_after = not it % config.snapshot_every or it == config.epochs or control.ends_step
+        snapshot_after = detail and (not it % config.snapshot_every or it == config.epochs or control.ends_step)
         train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators, keep_grad=snapshot_after)
         done += 1
         # stepped() first: it clears its flag, which must not outlive the step that set it.
@@ -131,17 +131,23 @@ def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
                generators: list[torch.Generator], keep_grad: bool = True) -> torch.Tensor:
     """One iteration: fresh masks, forward and backward, the optimizer's update; losses per model.
 
-    Unless `keep_grad`, FlatSGD with momentum takes the gradient straight into its momentum
-    buffer (FlatSGD.momentum_sink): the same update, and flat.grad keeps an older gradient.
+    FlatSGD with momentum takes the gradient straight into its momentum buffer (FlatSGD.
+    momentum_sink) at every step, so a run's numbers do not depend on when it is looked at
+    (snapshots, a paused fork's replay). With `keep_grad` (a snapshot follows, which shows
+    gradient histograms) flat.grad is then recovered from the buffer: new - momentum · old.
     """
     mult = model.sample_multipliers(x.shape[1], generators)
-    sink = optimizer.momentum_sink() if not keep_grad and isinstance(optimizer, FlatSGD) else None
+    sink = optimizer.momentum_sink() if isinstance(optimizer, FlatSGD) else None
     if sink is None:
         losses = model.forward_backward(x, y, mult)
         optimizer.step()
-    else:
-        losses = model.forward_backward(x, y, mult, into=sink[0], beta=sink[1])
-        optimizer.step_from_sink()
+        return losses
+    buffer, beta = sink
+    old = buffer.clone() if keep_grad and beta else None
+    losses = model.forward_backward(x, y, mult, into=buffer, beta=beta)
+    if keep_grad:
+        model.flat.grad = buffer.clone() if old is None else torch.sub(buffer, old, alpha=beta)
+    optimizer.step_from_sink()
     return losses
 
 
