@@ -124,11 +124,14 @@ def test_a_long_poll_with_nothing_new_answers_204_and_keeps_the_lease(client, mo
     monkeypatch.setattr(server, "LONG_POLL_SECONDS", 0.3)
     runner = get_runner()
     job = runner.watch(VIEWER, TINY)
-    job.control.pause()  # nothing new will come
-    deadline = time.monotonic() + 10
-    while job.latest is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    frame = runner.frame(VIEWER)
+    job.control.pause()  # nothing new will come, once the iteration it may be in has ended:
+    frame, deadline = None, time.monotonic() + 10  # wait until the version holds still for 0.3 s
+    while time.monotonic() < deadline:
+        now = runner.frame(VIEWER)
+        if frame is not None and job.latest is not None and now.version == frame.version:
+            break
+        frame = now
+        time.sleep(0.3)
     before = job.viewers[VIEWER]
     started = time.monotonic()
     r = client.get(f"{server.FRAMES_ROUTE}/{VIEWER}?after={frame.version}&lang=en&charts=fit")
