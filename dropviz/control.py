@@ -85,13 +85,8 @@ class Control:
             return self.on_busy()
         return go
 
-    @property
-    def ends_step(self) -> bool:
-        """True while the iteration that ends a step runs (after `wait`, before `stepped`)."""
-        return self._just_stepped
-
     def stepped(self) -> bool:
-        """True once after the last iteration of a step: the loop then sends a snapshot."""
+        """True once during (or after) the last iteration of a step: the loop then sends a snapshot."""
         if self._just_stepped:
             self._just_stepped = False
             return True

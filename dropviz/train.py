@@ -107,12 +107,13 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
             yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
             return
         model.train()
-        # The snapshot after this iteration (if any) shows gradient histograms: it needs flat.grad.
-        snapshot_after = detail and (not it % config.snapshot_every or it == config.epochs or control.ends_step)
-        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators, keep_grad=snapshot_after)
+        # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
+        snapshot_after = control.stepped() or not it % config.snapshot_every or it == config.epochs
+        # That snapshot shows gradient histograms (with `detail`): this step must leave flat.grad.
+        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators,
+                                  keep_grad=detail and snapshot_after)
         done += 1
-        # stepped() first: it clears its flag, which must not outlive the step that set it.
-        if not control.stepped() and it % config.snapshot_every and it != config.epochs:
+        if not snapshot_after:
             continue
         snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses)
         if snap.diverged.all():
