@@ -124,10 +124,10 @@ def middleware() -> list:
     """
     from starlette.middleware import Middleware
 
-    return [Middleware(_PlotlyInHead)]
+    return [Middleware(_HeadTags)]
 
 
-class _PlotlyInHead:
+class _HeadTags:
     """Pure ASGI: rewrites 200 text/html responses (Streamlit's index.html, ~8 kB), passes the rest."""
 
     def __init__(self, app):
