@@ -110,33 +110,24 @@ class Meter:
         except psutil.NoSuchProcess:
             return []
 
-    def cpu_seconds(self) -> float:
-        total = 0.0
+    def _sum(self, measure) -> float:
+        """`measure(process)` summed over the server's process tree; processes that just ended count 0."""
+        total = 0
         for p in self._tree():
             try:
-                t = p.cpu_times()
-                total += t.user + t.system
+                total += measure(p)
             except psutil.NoSuchProcess:
                 pass
         return total
+
+    def cpu_seconds(self) -> float:
+        return self._sum(lambda p: sum(p.cpu_times()[:2]))  # user + system
 
     def rss(self) -> int:
-        total = 0
-        for p in self._tree():
-            try:
-                total += p.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return self._sum(lambda p: p.memory_info().rss)
 
     def threads(self) -> int:
-        total = 0
-        for p in self._tree():
-            try:
-                total += p.num_threads()
-            except psutil.NoSuchProcess:
-                pass
-        return total
+        return self._sum(lambda p: p.num_threads())
 
     def sample(self) -> None:
         self.peak_rss = max(self.peak_rss, self.rss())
