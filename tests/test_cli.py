@@ -12,9 +12,10 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import torch
 
 from dropviz import bench, cli
-from dropviz.config import LIMITS, LabConfig
+from dropviz.config import LIMITS, LabConfig, preset
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--width", "16", "--depth", "2", "--epochs", "40", "--snapshot-every", "10", "--device", "cpu"]
@@ -187,3 +188,15 @@ def test_bench_measures_every_case(tmp_path, capsys):
     r = json.loads(path.read_text())
     assert r["cases"]["sweep"]["models"] == 16 and r["peak_gflops"] > 0 and r["threads"] >= 1
     assert r["pair_vs_reference"] > 0 and r["sweep_vs_pair"] > 0
+    assert all(case["weights_finite_after_timing"] for case in r["cases"].values()) and "WARNING" not in out
+
+
+def test_the_benchmarked_sweep_trains_without_diverging():
+    # The sweep's p values must stay trainable at the source's learning rate for as long as the
+    # benchmark times them (a few thousand steps); p = 0.7 diverged there within ~200.
+    step, weights = bench.batched_step(preset("source", device="cpu"),
+                                       [p for p in bench.SWEEP_PS for _ in bench.SWEEP_SEEDS],
+                                       [s for _ in bench.SWEEP_PS for s in bench.SWEEP_SEEDS])
+    for _ in range(1000):
+        step()
+    assert torch.isfinite(weights[0]).all()
