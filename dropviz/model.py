@@ -28,6 +28,7 @@ instead of a float, and one draw per generator however many models share it.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -159,7 +160,8 @@ class StackedMLP(nn.Module):
 
     @torch.no_grad()
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor, mult: torch.Tensor,
-                         into: torch.Tensor | None = None, beta: float = 0.0) -> torch.Tensor:
+                         into: torch.Tensor | None = None, beta: float = 0.0,
+                         update: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
         """One training forward and the backward of the MSE loss, written out; returns loss per model (M,).
 
         Gives what `forward` + `loss.backward()` give (a test checks it) with far fewer kernel
@@ -170,6 +172,11 @@ class StackedMLP(nn.Module):
         beta·into + gradient: each layer's weight-gradient matmul adds to it in place. That is
         how FlatSGD's momentum buffer takes the gradient with no pass over a gradient buffer
         (FlatSGD.momentum_sink); flat.grad is then left as it was.
+
+        `update(weights, gradient)` (FlatSGD.update_layer) is called with each layer's block of
+        `flat` and of the gradient's buffer, last layer first, as soon as the backward has made
+        that gradient and no longer reads those weights: the optimizer's update then finds both
+        still in cache, instead of passing over the whole model after the backward.
         """
         M, N, D = self._m, x.shape[-2], len(self.sizes) - 2
         v, w = self._layer_views(), self._workspace(N, x.dtype)
@@ -191,12 +198,19 @@ class StackedMLP(nn.Module):
         # Backward, last layer first: each block [W; b; 0…] gets [h, 1, 0…]^T @ g in one bmm (the
         # padding rows get 0); g then goes back through W^T and the mask of the layer below. From
         # the output layer that is an outer product, (M, N, 1) * (M, 1, H): ATen's multiply.
+        # Each layer's g through W^T comes before its weight gradient: the forward has just read
+        # those weights, so they are still in cache; `update` then reads them a third time.
+        update = update or _no_update
         grads_T[D].baddbmm_(w.err_T, hs[D], beta=beta)  # as (M, 1, rows): MKL's faster path for one output column
         g = torch.mul(g, v.weights_T[D], out=w.g[0]).mul_(keep[D - 1])
+        update(blocks[D], grads[D])
         for l in range(D - 1, 0, -1):
+            g_below = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2])  # never its own input
             grads[l].baddbmm_(hs_T[l], g, beta=beta)  # beta = 0: the old contents are ignored, NaN too
-            g = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2]).mul_(keep[l - 1])  # never its own input
+            update(blocks[l], grads[l])
+            g = g_below.mul_(keep[l - 1])
         grads[0].baddbmm_(hs_T[0], g, beta=beta)
+        update(blocks[0], grads[0])
         return losses
 
     def _sink_views(self, into: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
@@ -292,6 +306,10 @@ class _MaskBits:
         if rescale:
             out.mul_(self.scale)
         self.next = 0
+
+
+def _no_update(weights: torch.Tensor, gradient: torch.Tensor) -> None:
+    """forward_backward's `update` when none is given: the caller steps the optimizer afterwards."""
 
 
 class _Views:
@@ -414,9 +432,16 @@ class FlatSGD:
         return self.momentum_buffer, float(group["momentum"])
 
     def step_from_sink(self) -> None:
-        """The update after forward_backward filled `momentum_sink()`'s buffer: weight decay joins
-        the buffer (momentum·buffer + gradient + decay·param, as in torch), then param -= lr·buffer."""
-        group, buf, param = self.param_groups[0], self.momentum_buffer, self.param.detach()
+        """The update after forward_backward filled `momentum_sink()`'s buffer: `update_layer` for
+        the whole parameter at once."""
+        self.update_layer(self.param.detach(), self.momentum_buffer)
+
+    def update_layer(self, param: torch.Tensor, buf: torch.Tensor) -> None:
+        """The update of a part of the parameter (a layer's block, for forward_backward's `update`)
+        from the same part of `momentum_sink()`'s buffer, once it holds momentum·buffer + gradient:
+        weight decay joins the buffer (+ decay·param, as in torch), then param -= lr·buffer.
+        Elementwise, so a layer at a time gives the same numbers as the whole parameter at once."""
+        group = self.param_groups[0]
         if group["weight_decay"]:
             buf.add_(param, alpha=group["weight_decay"])
         param.add_(buf, alpha=-group["lr"])

@@ -133,9 +133,11 @@ def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
     """One iteration: fresh masks, forward and backward, the optimizer's update; losses per model.
 
     FlatSGD with momentum takes the gradient straight into its momentum buffer (FlatSGD.
-    momentum_sink) at every step, so a run's numbers do not depend on when it is looked at
+    momentum_sink) at every step, and updates each layer as soon as its part of the buffer is
+    complete (FlatSGD.update_layer), so a run's numbers do not depend on when it is looked at
     (snapshots, a paused fork's replay). With `keep_grad` (a snapshot follows, which shows
-    gradient histograms) flat.grad is then recovered from the buffer: new - momentum · old.
+    gradient histograms) flat.grad is recovered from the buffer, new - momentum · old, before
+    the update, which then runs for the whole model at once: the same numbers.
     """
     mult = model.sample_multipliers(x.shape[1], generators)
     sink = optimizer.momentum_sink() if isinstance(optimizer, FlatSGD) else None
@@ -144,10 +146,12 @@ def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
         optimizer.step()
         return losses
     buffer, beta = sink
-    old = buffer.clone() if keep_grad and beta else None
+    if not keep_grad:  # each layer updated as soon as its gradient is in the buffer
+        return model.forward_backward(x, y, mult, into=buffer, beta=beta, update=optimizer.update_layer)
+    # The gradient is recovered before any update: weight decay adds to the buffer.
+    old = buffer.clone() if beta else None
     losses = model.forward_backward(x, y, mult, into=buffer, beta=beta)
-    if keep_grad:
-        model.flat.grad = buffer.clone() if old is None else torch.sub(buffer, old, alpha=beta)
+    model.flat.grad = buffer.clone() if old is None else torch.sub(buffer, old, alpha=beta)
     optimizer.step_from_sink()
     return losses
 
