@@ -262,11 +262,13 @@ MASK_AHEAD_FLOATS = 1 << 20  # multipliers drawn ahead at most (4 MB): 16 steps 
 class _MaskBits:
     """The random bits and multipliers of sample_multipliers for n points and one set of generators.
 
-    One int64 row per draw: per dropping model, or per generator object that several dropping
-    models share. Each row holds `steps` steps' bits, drawn in one call (the same sequence as
-    one call per step). `per_model` is the buffer as (rows, steps, units) int16; `gather` (None
-    when row m is model m's) picks each model's row. p = 0 models read a row of zeros, and
-    0 >= their threshold -32768: they keep every unit. `mult[k]` is step k's multipliers.
+    One int64 row of bits per draw: per dropping model, or per generator object that several
+    dropping models share. Each row holds `steps` steps' bits, drawn in one call (the same
+    sequence as one call per step). `mult[k]` is step k's multipliers, a view of `store`
+    (M, steps, units), which starts as ones: p = 0 models keep every unit and are never written.
+    Each row is compared, as (steps, units) int16, with the thresholds of the models that read it
+    in one broadcast `ge`, straight into those models' part of `store` when they are evenly
+    spaced (a sweep's p values × seeds are), else model by model: no gathered copy of the bits.
     """
 
     def __init__(self, key: tuple, m: int, unit_shape: tuple[int, ...], dropping: list[int],
@@ -274,38 +276,41 @@ class _MaskBits:
                  threshold: torch.Tensor, scale: torch.Tensor):
         self.key = key
         units = math.prod(unit_shape)
-        source = [generators[i] if generators else None for i in range(m)]
-        shared = {id(source[i]) for i in dropping if source[i] is not None}
-        if len(shared) == len([i for i in dropping if source[i] is not None]):  # nothing shared: a row per model
-            row_of, draw_from = list(range(m)), {i: source[i] for i in dropping}
-        else:  # row 0 stays zero, for the p = 0 models; then a row per distinct generator
-            keys = [id(source[i]) if source[i] is not None else ("own", i) for i in range(m)]
-            first = {}
-            for i in dropping:
-                first.setdefault(keys[i], i)
-            rows = {k: r + 1 for r, k in enumerate(first)}
-            row_of = [rows[keys[i]] if i in dropping else 0 for i in range(m)]
-            draw_from = {rows[k]: source[i] for k, i in first.items()}
+        readers: dict = {}  # generator (or the model itself, without one) -> (generator, models drawing from it)
+        for i in dropping:
+            generator = generators[i] if generators else None
+            readers.setdefault(("own", i) if generator is None else id(generator), (generator, []))[1].append(i)
         self.steps = max(1, min(16, MASK_AHEAD_FLOATS // (m * units)))
         words = -(-units // 4)  # int64 words per step: 4 units of 16 bits each
-        bits = torch.zeros(max(row_of) + 1, self.steps * words, dtype=torch.int64, device=device)
-        self.draws = [(bits[row], generator) for row, generator in draw_from.items()]
-        self.per_model = bits.view(torch.int16).view(len(bits), self.steps, 4 * words)[:, :, :units]
-        self.gather = None if row_of == list(range(m)) else torch.tensor(row_of, device=device)
-        self.mult = torch.empty(self.steps, m, *unit_shape, device=device)
-        self.threshold, self.scale = threshold.view(m, 1, 1), scale.view(m, 1, 1)
+        bits = torch.empty(len(readers), self.steps * words, dtype=torch.int64, device=device)
+        rows = bits.view(torch.int16).view(len(bits), self.steps, 4 * words)[:, :, :units]
+        self.store = torch.ones(m, self.steps, units, device=device)
+        self.mult = [self.store[:, k].view(m, *unit_shape) for k in range(self.steps)]
+        threshold, scale = threshold.view(m, 1, 1), scale.view(m, 1, 1)
+        self.draws = [(bits[r], generator) for r, (generator, _) in enumerate(readers.values())]
+        self.compares = []  # (bits as (steps, units), thresholds, keep scales, where the multipliers go)
+        for row, (_, models) in zip(rows, readers.values()):
+            for part in _evenly_spaced_runs(models):
+                self.compares.append((row, threshold[part], scale[part], self.store[part]))
         self.next = self.steps  # the next step's index in mult; `steps`: draw first
 
     def draw_ahead(self, rescale: bool) -> None:
         """The next `steps` steps' multipliers: 1 kept, 0 dropped, times the keep scale if `rescale`."""
         for row, generator in self.draws:  # 16 random bits per unit, 4 units per int64: a third of torch.rand's cost
             row.random_(-2**63, None, generator=generator)
-        per_model = self.per_model if self.gather is None else self.per_model.index_select(0, self.gather)
-        out = self.mult.view(self.mult.shape[0], self.mult.shape[1], -1).transpose(0, 1)  # (M, steps, units)
-        torch.ge(per_model, self.threshold, out=out)
-        if rescale:
-            out.mul_(self.scale)
+        for row, threshold, scale, out in self.compares:
+            torch.ge(row, threshold, out=out)
+            if rescale:
+                out.mul_(scale)
         self.next = 0
+
+
+def _evenly_spaced_runs(models: list[int]) -> list[slice]:
+    """`models` (increasing) as slices: one if evenly spaced, else one per model."""
+    step = models[1] - models[0] if len(models) > 1 else 1
+    if models == list(range(models[0], models[-1] + 1, step)):
+        return [slice(models[0], models[-1] + 1, step)]
+    return [slice(i, i + 1) for i in models]
 
 
 def _no_update(weights: torch.Tensor, gradient: torch.Tensor) -> None:
