@@ -270,6 +270,20 @@ def test_models_sharing_a_generator_share_its_draw():
     assert torch.equal(model.sample_multipliers(10, mixed)[2], alone[0])
 
 
+def test_models_sharing_a_generator_at_uneven_positions_get_their_own_masks():
+    # Models 0, 1 and 4 read one draw (compared model by model: their positions are not evenly
+    # spaced); 3 reads another; 2 has p = 0.
+    ps, seeds = [0.2, 0.5, 0.0, 0.3, 0.5], [1, 1, 2, 2, 1]
+    model = StackedMLP(ps, 16, 2, seeds)
+    by_seed = {s: torch.Generator().manual_seed(s) for s in (1, 2)}
+    shared, separate = [by_seed[s] for s in seeds], gens(seeds)
+    for step in range(20):  # past one draw-ahead of steps
+        got, want = model.sample_multipliers(10, shared), model.sample_multipliers(10, separate)
+        assert torch.equal(got, want), step
+        assert torch.equal(got[2], torch.ones_like(got[2]))
+        assert torch.equal(got[1] > 0, got[4] > 0) and not torch.equal(got[0] > 0, got[1] > 0)
+
+
 def test_vanilla_masks_are_zero_one():
     model = StackedMLP([0.0, 0.5], 32, 2, [1, 1], variant="vanilla")
     mult = model.sample_multipliers(20, gens([1, 2]))
