@@ -12,7 +12,8 @@ and prints model-iterations per second, achieved GFLOP/s and the ratios. Cases a
 (reference, pair, sweep, reference, …), and the figures and ratios come from each case's best
 repeat, with the median beside it: on this shared VM slower repeats are other machines' load
 (phases of 10–15 s in which everything runs 1.3–2.5× slower), not the code, and the best is
-what the code does (the reasoning of Python's timeit).
+what the code does (the reasoning of Python's timeit). With --profile it then shows where an
+iteration of the pair and of the sweep spends its time, op by op (`profile`).
 """
 
 from __future__ import annotations
@@ -241,9 +242,41 @@ def report(r: dict) -> str:
     return "\n".join(lines)
 
 
+MATMUL_OPS = {"aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::mm", "aten::addmm", "aten::addmm_"}
+
+
+def profile(iterations: int = 300, top: int = 12) -> str:
+    """Where an iteration of the pair and of the sweep spends its time, op by op (torch.profiler's
+    self CPU time, grouped by input shapes), and the matmuls' share of it. The profiler adds about
+    a µs to every op, so small ops look dearer here than they are in the timed runs."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    config = preset("source", device="cpu")
+    sweep = ([p for p in SWEEP_PS for _ in SWEEP_SEEDS], [s for _ in SWEEP_PS for s in SWEEP_SEEDS])
+    out = []
+    for name, (ps, seeds) in {"pair": (list(config.ps), [config.seed] * 2), "sweep": sweep}.items():
+        step, _ = batched_step(config, ps, seeds)
+        for _ in range(100):  # warm: buffers made, caches filled
+            step()
+        with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+            for _ in range(iterations):
+                step()
+        ops = prof.key_averages(group_by_input_shape=True)
+        total = sum(op.self_cpu_time_total for op in ops)
+        matmuls = sum(op.self_cpu_time_total for op in ops if op.key in MATMUL_OPS)
+        out += [f"{name}: {total / iterations:.0f} µs of ops per iteration under the profiler, "
+                f"{matmuls / iterations:.0f} µs ({100 * matmuls / total:.0f}%) in matmuls",
+                ops.table(sort_by="self_cpu_time_total", row_limit=top, max_name_column_width=28,
+                          max_shapes_column_width=60), ""]
+    return "\n".join(out)
+
+
 def main(args: argparse.Namespace) -> int:
     result = measure(args.threads, args.repeats, args.seconds)
     print(report(result))
+    if args.profile:
+        print("\n" + profile())
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)

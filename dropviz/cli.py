@@ -375,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the median is reported")
     bench_p.add_argument("--seconds", type=float, default=0.25, help="length of one timed repeat of one case")
     bench_p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    bench_p.add_argument("--profile", action="store_true",
+                         help="then show where an iteration of the pair and of the sweep spends its time, op by op")
     bench_p.set_defaults(func=cmd_bench)
     return parser
 

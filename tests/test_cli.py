@@ -191,6 +191,15 @@ def test_bench_measures_every_case(tmp_path, capsys):
     assert all(case["weights_finite_after_timing"] for case in r["cases"].values()) and "WARNING" not in out
 
 
+def test_bench_profile_shows_where_the_time_goes():
+    text = bench.profile(iterations=5, top=3)
+    for name in ("pair", "sweep"):
+        line = next(l for l in text.splitlines() if l.startswith(f"{name}: "))
+        share = int(line.split("(")[1].split("%")[0])
+        assert 0 < share < 100 and "in matmuls" in line
+    assert "aten::bmm" in text and "[16, 10, 200]" in text  # the sweep's ops, with their shapes
+
+
 def test_the_benchmarked_sweep_trains_without_diverging():
     # The sweep's p values must stay trainable at the source's learning rate for as long as the
     # benchmark times them (a few thousand steps); p = 0.7 diverged there within ~200.
