@@ -164,9 +164,13 @@ def _generator_per_seed(seeds: Sequence[int], device) -> list[torch.Generator]:
 
 
 def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
-    names = ", ".join(f"p={p:g}" for p in snap.ps[snap.diverged])
-    return (f"The loss of the {names} model became NaN or infinite at iteration {snap.iteration}: "
-            f"learning rate {config.lr:g} is too high for it. Lower the learning rate and train again.")
+    """Each diverged p named once (a sweep has it once per seed); "by" the iteration of the snapshot
+    that found it, which can be up to a snapshot interval after it happened."""
+    names = [f"p={p:g}" for p in sorted({float(p) for p in snap.ps[snap.diverged]})]
+    names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    models, them = ("model", "it") if int(snap.diverged.sum()) == 1 else ("models", "them")
+    return (f"The loss of the {names} {models} became NaN or infinite by iteration {snap.iteration}: "
+            f"learning rate {config.lr:g} is too high for {them}. Lower the learning rate and train again.")
 
 
 class _Stats:

@@ -224,6 +224,16 @@ def test_huge_learning_rate_ends_diverged_without_an_exception():
     json.dumps(metrics, allow_nan=False)  # NaN losses become None, not invalid JSON
 
 
+def test_a_sweep_names_each_diverged_p_once():
+    # At this learning rate the p = 0.5 and p = 0.9 models diverge for both seeds, p = 0 does not.
+    config = LabConfig(lr=0.2, width=200, depth=2, epochs=300, snapshot_every=50, dataset="linear", device="cpu")
+    final = last(sweep(config, ps=[0.0, 0.5, 0.9], seeds=[1, 2]))
+    assert final.diverged.any() and not final.diverged.all(), final.diverged  # the settings must split the sweep
+    named = [f"p={p:g}" for p in sorted({float(p) for p in final.ps[final.diverged]})]
+    assert all(final.message.count(name + " ") + final.message.count(name + ",") == 1 for name in named), final.message
+    assert f"by iteration {final.iteration}" in final.message
+
+
 def test_cuda_request_falls_back_with_a_note():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
