@@ -42,6 +42,12 @@ SWEEP_SEEDS = (1, 2)  # 8 p values × 2 seeds = 16 models
 TARGET_PAIR_VS_REFERENCE, TARGET_SWEEP_VS_PAIR = 5.0, 2.0
 
 
+def batched_models(config: LabConfig) -> dict[str, tuple[list[float], list[int]]]:
+    """(ps, seeds) of the batched cases: the config's p = 0 / p pair, and the sweep, p-major."""
+    return {"pair": (list(config.ps), [config.seed] * 2),
+            "sweep": ([p for p in SWEEP_PS for _ in SWEEP_SEEDS], [s for _ in SWEEP_PS for s in SWEEP_SEEDS])}
+
+
 def matmul_flops(sizes: list[int], n: int) -> int:
     """FLOPs of the matmuls of one training iteration of one model on n points (2 per multiply-add).
 
@@ -157,8 +163,8 @@ def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25)
     result: dict = {"cold_start": cold_start(config)}
     data = make_dataset(config)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    pair = (list(config.ps), [config.seed] * 2)
-    sweep = ([p for p in SWEEP_PS for _ in SWEEP_SEEDS], [s for _ in SWEEP_PS for s in SWEEP_SEEDS])
+    models = batched_models(config)
+    pair, sweep = models["pair"], models["sweep"]
     # The optimizer train.py does not use, for comparison: FlatSGD or torch.optim.SGD(fused=True).
     ours = _optimizer_name(config)
     other = (lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, fused=True)) \
@@ -253,9 +259,8 @@ def profile(iterations: int = 300, top: int = 12) -> str:
     from torch.profiler import profile as torch_profile
 
     config = preset("source", device="cpu")
-    sweep = ([p for p in SWEEP_PS for _ in SWEEP_SEEDS], [s for _ in SWEEP_PS for s in SWEEP_SEEDS])
     out = []
-    for name, (ps, seeds) in {"pair": (list(config.ps), [config.seed] * 2), "sweep": sweep}.items():
+    for name, (ps, seeds) in batched_models(config).items():
         step, _ = batched_step(config, ps, seeds)
         for _ in range(100):  # warm: buffers made, caches filled
             step()

@@ -372,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p = sub.add_parser("bench", help="training speed: batched pair and sweep vs a plain PyTorch loop")
     bench_p.add_argument("--threads", type=int, default=None,
                          help="torch.set_num_threads for every case (default: torch's own, from OMP_NUM_THREADS or the cores)")
-    bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the median is reported")
+    bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the best is reported, the median beside it")
     bench_p.add_argument("--seconds", type=float, default=0.25, help="length of one timed repeat of one case")
     bench_p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     bench_p.add_argument("--profile", action="store_true",

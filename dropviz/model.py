@@ -217,9 +217,13 @@ class StackedMLP(nn.Module):
         """Per-layer views of a flat buffer `into`, and their transposes, cached for the same buffer."""
         cached = self._sink
         if cached is None or cached[0] is not into:
-            blocks = self._blocks(into)
-            cached = self._sink = (into, blocks, [b.mT for b in blocks])
+            cached = self._sink = (into, *self._blocks_and_transposes(into))
         return cached[1], cached[2]
+
+    def _blocks_and_transposes(self, of: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """`_blocks(of)`, and each block's transpose (M, fan_out, rows), for the weight-gradient bmms."""
+        blocks = self._blocks(of)
+        return blocks, [b.mT for b in blocks]
 
     def _layer_views(self) -> "_Views":
         """Views of `flat` and `flat.grad` per layer, cached; rebuilt when either is replaced
@@ -321,11 +325,10 @@ class _Views:
     """The views forward_backward needs of `flat` and `flat.grad`, made once (each view costs µs)."""
 
     def __init__(self, model: StackedMLP, key: tuple):
-        self.key, self.model = key, model
+        self.key = key
         self.blocks = model._blocks(model.flat.detach())  # [W; b; 0…] per layer
         self.weights_T = [b[:, :fan_in].mT for b, fan_in in zip(self.blocks, model.sizes)]  # W^T, for the backward
-        self.grads = model._blocks(model.flat.grad)
-        self.grads_T = [grad.mT for grad in self.grads]
+        self.grads, self.grads_T = model._blocks_and_transposes(model.flat.grad)
 
 
 class _Workspace:
@@ -417,8 +420,9 @@ class FlatSGD:
                           maximize=False, is_first_step=first)
 
     def momentum_sink(self) -> tuple[torch.Tensor, float] | None:
-        """(buffer, beta) for `StackedMLP.forward_backward(..., into=buffer, beta=beta)`, then call
-        `step_from_sink()`: the same update as forward_backward + step(), one pass less.
+        """(buffer, beta) for `StackedMLP.forward_backward(..., into=buffer, beta=beta)`, with
+        `update=self.update_layer` or followed by `step_from_sink()`: the same update as
+        forward_backward + step(), one pass less.
 
         The buffer is the momentum buffer and beta the momentum, so the weight-gradient matmuls
         leave momentum·buffer + gradient in it: torch.optim.SGD's buffer update, done where the

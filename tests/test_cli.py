@@ -203,9 +203,8 @@ def test_bench_profile_shows_where_the_time_goes():
 def test_the_benchmarked_sweep_trains_without_diverging():
     # The sweep's p values must stay trainable at the source's learning rate for as long as the
     # benchmark times them (a few thousand steps); p = 0.7 diverged there within ~200.
-    step, weights = bench.batched_step(preset("source", device="cpu"),
-                                       [p for p in bench.SWEEP_PS for _ in bench.SWEEP_SEEDS],
-                                       [s for _ in bench.SWEEP_PS for s in bench.SWEEP_SEEDS])
+    config = preset("source", device="cpu")
+    step, weights = bench.batched_step(config, *bench.batched_models(config)["sweep"])
     for _ in range(1000):
         step()
     assert torch.isfinite(weights[0]).all()

@@ -324,7 +324,7 @@ def test_masks_drawn_steps_ahead_are_the_masks_drawn_one_step_at_a_time(monkeypa
     """sample_multipliers draws several steps' bits in one call: the same random sequence."""
     import dropviz.model as model_module
 
-    def masks(ahead_floats: int) -> list[torch.Tensor]:
+    def masks(ahead_floats: int) -> tuple[list[torch.Tensor], int]:
         monkeypatch.setattr(model_module, "MASK_AHEAD_FLOATS", ahead_floats)
         model = StackedMLP([0.0, 0.5, 0.3], 32, 2, [1, 1, 2]).train()
         shared = {s: torch.Generator().manual_seed(s) for s in (1, 2)}

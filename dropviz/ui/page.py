@@ -103,8 +103,8 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
             st.info(t("lab.starting"))
         else:
             _status(snap, job)
-    if charts and (isinstance(snap, Snapshot) or "lab_shown" in st.session_state):
-        _charts(_shown(snap, None))
+    if charts and (shown := _shown(snap, None)) is not None:
+        _charts(shown)
     if charts and isinstance(snap, Snapshot) and not live:
         _downloads(snap, config)
     if live and (job.finished or not job.control.busy):
@@ -113,11 +113,12 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         st.rerun(scope="app")  # the class grew or shrank: start the timer again at the new pace
 
 
-def _shown(snap: Snapshot | Queued | None, version: int | None) -> tuple[Snapshot, int | None]:
-    """What the charts show: this snapshot, or until a new run's first one, the last one shown."""
+def _shown(snap: Snapshot | Queued | None, version: int | None) -> tuple[Snapshot, int | None] | None:
+    """What the charts show: this snapshot, or until a new run's first one, the last one shown
+    (None before any)."""
     if isinstance(snap, Snapshot):
         st.session_state.lab_shown = (snap, version)
-    return st.session_state.lab_shown
+    return st.session_state.get("lab_shown")
 
 
 def _streamed_charts(runner: Runner, viewer: str, config: LabConfig, live: bool) -> None:
@@ -125,9 +126,8 @@ def _streamed_charts(runner: Runner, viewer: str, config: LabConfig, live: bool)
     frame = runner.frame(viewer)
     if frame is None:
         return
-    anything_to_show = isinstance(frame.shown, Snapshot) or "lab_shown" in st.session_state
     # Before the first snapshot, empty charts: the stream fills them without waiting for a rerun.
-    _charts(_shown(frame.shown, frame.version) if anything_to_show else None)
+    _charts(_shown(frame.shown, frame.version))
     live_chart.stream(frames_url(viewer), frame.version, frame.final, _chart_keys(), lang())
     if isinstance(frame.shown, Snapshot) and not live:
         _downloads(frame.shown, config)

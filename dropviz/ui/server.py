@@ -139,7 +139,7 @@ class _HeadTags:
         start: dict | None = None
         chunks: list[bytes] = []
 
-        async def send_with_script(message):
+        async def send_with_tags(message):
             nonlocal start
             if message["type"] == "http.response.start":
                 headers = dict(message.get("headers") or [])
@@ -159,7 +159,7 @@ class _HeadTags:
             await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
             await send({"type": "http.response.body", "body": body})
 
-        await self.app(scope, receive, send_with_script)
+        await self.app(scope, receive, send_with_tags)
 
 
 def _with_head_tags(html: bytes) -> bytes:
