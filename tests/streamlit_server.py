@@ -24,13 +24,14 @@ def free_port() -> int:
 class StreamlitServer:
     """`streamlit run <script>` headless on 127.0.0.1 and a free port, logging to a temp file.
 
-    `env` adds to the environment; `options` are more `--section.option value` flags. The repo's
-    .streamlit/config.toml applies. As a context manager it waits until healthy and stops at the end.
+    `env` adds to the environment; `options` are more `--section.option value` flags; `port` (default: a
+    free one) lets a new server take over the port of a stopped one, as a restarted server does. The
+    repo's .streamlit/config.toml applies. As a context manager it waits until healthy and stops at the end.
     """
 
     def __init__(self, script_path: str | os.PathLike = REPO_ROOT / "app.py", env: dict[str, str] | None = None,
-                 options: dict[str, str] | None = None):
-        self.port = free_port()
+                 options: dict[str, str] | None = None, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         full_env = {**os.environ, **(env or {})}
         full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), full_env.get("PYTHONPATH")) if p)

@@ -41,10 +41,19 @@ def reset_runner() -> None:
         runner.shutdown()
 
 
-@st.cache_resource(scope="session", on_release=lambda viewer: get_runner().leave(viewer))
 def viewer_id() -> str:
-    """This browser session's name in the runner; when the session ends, its job is left."""
-    return uuid.uuid4().hex
+    """This browser session's name in the runner, kept in its session state.
+
+    Not a session-scoped st.cache_resource: Streamlit 1.67 clears those on every disconnect, so a
+    websocket blip released the id and the reconnected page started its run over (a paused one as
+    a new running one). Session state lives as long as the session: across a reconnect (the
+    frontend resends its session id, and Streamlit keeps a disconnected session for
+    server.disconnectedSessionTTL) and across pages. A tab that does not come back stops polling,
+    and the runner's lease lets its run go (Runner.lease_seconds).
+    """
+    if "dropviz_viewer" not in st.session_state:
+        st.session_state.dropviz_viewer = uuid.uuid4().hex
+    return st.session_state.dropviz_viewer
 
 
 def lang() -> str:

@@ -52,8 +52,10 @@ function streamlitTemplate(text, div) {
 
 async function draw(c, d) {
   if (!d.figure) return;  // a placeholder: the stream brings the first figure
-  // A script run's inline frame can arrive after a newer streamed one: never go back.
-  if (d.version != null && c.version != null && d.version < c.version) return;
+  // A script run's inline frame can arrive after a newer streamed one: never go back. Keep what was
+  // passed over, in case the page turns out to follow another viewer (see `follow`).
+  if (d.version != null && c.version != null && d.version < c.version) { c.passed = d; return; }
+  c.passed = null;
   c.version = d.version ?? c.version;
   const [Plotly, tplText] = await Promise.all([loadPlotly(d.plotly_js), d.template && loadText(d.template)]);
   const fig = d.figure, layout = fig.layout || {};
@@ -106,9 +108,13 @@ function show(c, d) {
 
 // Streaming (server.py's frames route): one long poll per page for every chart's newer frame, so
 // a frame costs the server a cached HTTP response, not a Streamlit script run.
-const stream = { url: null, after: -1, final: true, running: false, element: null, askRerun: null, asked: -1e9,
-                 rescue: null };
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const stream = { url: null, viewer: null, after: -1, final: true, running: false, element: null, askRerun: null,
+                 asked: -1e9, rescue: null, wake: null };
+// A wait between failed polls that `follow` cuts short when the page gets a new stream.
+const pause = (ms) => new Promise((resolve) => {
+  const timer = setTimeout(resolve, ms);
+  stream.wake = () => { clearTimeout(timer); resolve(); };
+}).finally(() => { stream.wake = null; });
 
 // Streamlit 1.67 can drop elements from the page when a fragment rerun (the status line's) and a
 // full rerun (a slider moved) overlap: its stale-node cleanup runs with the wrong run's id
@@ -133,10 +139,22 @@ function rescueLostCharts(keys) {
   }, LOST_FOR_MS);
 }
 
+// Frame versions only grow for one viewer in one server process. A page that follows another
+// viewer (its session was new: the server restarted, or it was away longer than Streamlit keeps a
+// session) starts over: versions from before say nothing about the new ones, which in a restarted
+// process start low again. So every chart forgets its version, and draws the frame it passed over.
 function follow(d) {
-  const url = `${new URL(d.stream, window.location.href).href}?lang=${encodeURIComponent(d.lang)}` +
-              `&charts=${encodeURIComponent(d.charts)}`;
+  const viewer = new URL(d.stream, window.location.href).href;
+  const url = `${viewer}?lang=${encodeURIComponent(d.lang)}&charts=${encodeURIComponent(d.charts)}`;
+  if (stream.viewer !== null && viewer !== stream.viewer) {
+    for (const c of byKey.values()) {
+      c.version = null;
+      if (c.passed) { show(c, c.passed); c.passed = null; }
+    }
+  }
   stream.after = url === stream.url ? Math.max(stream.after, d.after) : d.after;
+  if (url !== stream.url) stream.wake?.();  // no waiting out the last URL's back-off
+  stream.viewer = viewer;
   stream.url = url;
   stream.final = d.final;
   if (!stream.final && !stream.running) poll();
@@ -155,7 +173,7 @@ async function poll() {
         if (r.ok && status !== 204) f = await r.json();
       } catch (e) { /* offline, or the answer broke off */ }
       if (url !== stream.url || status === 204) continue;  // other settings meanwhile / nothing new yet
-      if (!f) { await sleep(backoff); backoff = Math.min(2 * backoff, 5000); continue; }
+      if (!f) { await pause(backoff); backoff = Math.min(2 * backoff, 5000); continue; }
       backoff = 250;
       if (f.version < stream.after) continue;
       stream.after = f.version;
