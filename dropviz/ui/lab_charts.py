@@ -6,13 +6,14 @@ run trains, without a script run per frame.
 
 from __future__ import annotations
 
-import functools
 import gzip
+import weakref
 
 from .. import figures
 from ..i18n import translator
 from ..runner import Frame
 from ..train import Snapshot
+from .byte_lru import ByteLRU
 from .live_chart import Encoded, encode
 
 CHARTS = {  # key → (figure function, height); all but the first two hide with ?hide=charts_extra
@@ -22,17 +23,42 @@ CHARTS = {  # key → (figure function, height); all but the first two hide with
 }
 
 
-@functools.lru_cache(maxsize=64)
+MB = 1 << 20
+# What the two caches below may hold, in bytes of payload. The charts of the source demo's snapshot
+# are ~40 kB, a frame about as much again, and the same gzipped; a width-1024, depth-6, 500-point
+# run's are megabytes. Every viewer of a run asks for its newest frame within ~0.2 s, so a few
+# recent snapshots per live run are all that is worth keeping.
+ENCODED_CHARTS_BYTES = 64 * MB
+FRAME_BYTES = 32 * MB  # a frame's JSON and its gzipped copy
+
+# Keyed by the snapshot's id, with a weak reference to check it is still that snapshot: a cache
+# entry never keeps a snapshot alive (one holds its masks: 6 MB at width 1024, depth 6, 500 points),
+# that is the runner's business; an entry whose snapshot is gone is only its bytes, until evicted.
+_encoded = ByteLRU(ENCODED_CHARTS_BYTES)
+_frames = ByteLRU(FRAME_BYTES)
+
+
+def _cached(cache: ByteLRU, snap: Snapshot | None, key: tuple):
+    hit = cache.get((id(snap), *key))
+    return hit[1] if hit is not None and hit[0]() is snap else None
+
+
+def _keep(cache: ByteLRU, snap: Snapshot | None, key: tuple, value, size: int) -> None:
+    ref = weakref.ref(snap) if snap is not None else (lambda: None)  # frames before the first snapshot
+    cache.put((id(snap), *key), (ref, value), size)
+
+
 def encoded_charts(snap: Snapshot, language: str, version: int | None = None) -> dict[str, Encoded]:
     """Every chart of a snapshot, built and encoded once however many viewers watch that run."""
-    tr = translator(language)
-    return {key: encode(make(snap, t=tr), key=key, height=height, version=version)
-            for key, (make, height) in CHARTS.items()}
+    charts = _cached(_encoded, snap, (language, version))
+    if charts is None:
+        tr = translator(language)
+        charts = {key: encode(make(snap, t=tr), key=key, height=height, version=version)
+                  for key, (make, height) in CHARTS.items()}
+        _keep(_encoded, snap, (language, version), charts, sum(map(len, charts.values())))
+    return charts
 
 
-# A frame is asked for by every viewer of its run within ~0.2 s, so a few recent ones are all
-# that is worth keeping (each 30–120 kB, and as much again gzipped).
-@functools.lru_cache(maxsize=16)
 def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str, keys: tuple[str, ...]) -> bytes:
     charts = encoded_charts(snap, language, version) if isinstance(snap, Snapshot) else {}
     parts = b",".join(b'"%s":%s' % (key.encode(), charts[key]) for key in keys if key in charts)
@@ -40,15 +66,15 @@ def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str,
     return b'{"version":%d,"final":%s,%s"charts":{%s}}' % (version, b"true" if final else b"false", at, parts)
 
 
-@functools.lru_cache(maxsize=16)
-def _gzipped(body: bytes) -> bytes:
-    return gzip.compress(body, compresslevel=6, mtime=0)
-
-
 def frame_body(frame: Frame, language: str, keys: tuple[str, ...], gzipped: bool) -> bytes:
     """A viewer's frame as the JSON the page's chart module reads: version, final, iteration and
-    total, and the charts named in `keys` (none while the run is queued or starting). Made, and gzipped, once per
-    snapshot and language, whoever asks."""
-    body = _frame_body(frame.shown if isinstance(frame.shown, Snapshot) else None, frame.version, frame.final,
-                       language, keys)
-    return _gzipped(body) if gzipped else body
+    total, and the charts named in `keys` (none while the run is queued or starting). Made, and
+    gzipped, once per snapshot and language, whoever asks."""
+    snap = frame.shown if isinstance(frame.shown, Snapshot) else None
+    key = (frame.version, frame.final, language, keys)
+    made = _cached(_frames, snap, key)
+    if made is None:
+        body = _frame_body(snap, *key)
+        made = (body, gzip.compress(body, compresslevel=6, mtime=0))
+        _keep(_frames, snap, key, made, len(made[0]) + len(made[1]))
+    return made[1] if gzipped else made[0]
