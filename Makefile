@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8501
 
-.PHONY: app test bench ui-bench load-test results chromium vendor-plotly clean
+.PHONY: app test bench ui-bench load-test results chromium proxy vendor-plotly clean
 
 $(VENV)/.app: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +18,7 @@ $(VENV)/.test: $(VENV)/.app
 app: $(VENV)/.app  ## start the lab on http://localhost:$(PORT)
 	$(PY) -m streamlit run app.py --server.port $(PORT)
 
-test: $(VENV)/.test chromium  ## the whole test suite: unit, figures, app, browser
+test: $(VENV)/.test chromium proxy  ## the whole test suite: unit, figures, app, browser
 	$(PY) -m pytest
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
@@ -27,6 +27,13 @@ chromium:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium is missing: install it (apt-get install chromium) or the browser tests will be skipped"; fi; }
+
+# The proxy test (tests/test_proxy.py) runs Debian's HAProxy in front of several replicas.
+proxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	  else echo "haproxy is missing: install it (apt-get install haproxy) or the proxy test will be skipped"; fi; }
 
 bench: $(VENV)/.app  ## training throughput against the reference loop
 	$(PY) -m dropviz bench

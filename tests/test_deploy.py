@@ -45,6 +45,23 @@ def test_requirements_pin_a_cpu_torch_build():
     assert "whl/cpu" in text
 
 
+def test_compose_runs_the_proxy_config_that_the_proxy_test_runs():
+    """docker-compose mounts deploy/haproxy.cfg (tests/test_proxy.py runs it on loopback): sticky by
+    cookie, never by address (a class behind one NAT is one address), websockets kept an hour."""
+    compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
+    config = (ROOT / "deploy" / "haproxy.cfg").read_text()
+    assert "./haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg" in compose
+    assert compose.count("${DROPVIZ_COOKIE_SECRET:?") == 2, "the replicas and the proxy share one secret"
+    assert not (ROOT / "deploy" / "nginx.conf").exists()
+    live = "\n".join(line.split("#")[0].rstrip() for line in config.splitlines())  # without comments
+    assert re.search(r"^\s*cookie SRV insert indirect nocache\b", live, re.M)
+    assert re.search(r"^\s*balance roundrobin$", live, re.M), "not `balance source`: that is ip_hash again"
+    assert re.search(r"^\s*option redispatch$", live, re.M)
+    assert re.search(r"^\s*option httpchk GET /_stcore/health$", live, re.M)
+    assert re.search(r"^\s*timeout tunnel 1h$", live, re.M)
+    assert re.search(r"^\s*bind :8080\b", live, re.M) and '"8080:8080"' in compose
+
+
 @pytest.mark.slow
 def test_requirements_alone_install_and_serve_the_app(tmp_path):
     """A fresh virtual environment from requirements.txt, then `streamlit run app.py`, headless."""
