@@ -1,52 +1,59 @@
-"""Pause, resume, single-step and cancel a run from another thread, and pace it for the eye."""
+"""Pause, resume, single-step and cancel a run from another thread; hand its worker back between slices.
+
+A run is a generator (train.run). Before every iteration it asks `control.next_iteration()`:
+RUN it, YIELD (paused, or the worker's time slice is over: the generator yields None and the
+scheduler steps it again later) or STOP (cancelled). The scheduler (scheduler.py) paces runs
+and wakes paused ones; `drive()` does the same in one thread, for scripts and tests.
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable, Iterator, TypeVar
+
+RUN, YIELD, STOP = "run", "yield", "stop"
+Frame = TypeVar("Frame")
 
 
 class Control:
-    """Shared between the training thread (which calls `wait`, `stepped`, `pace`) and everyone else.
+    """Shared between the code that steps a run (next_iteration, stepped) and everyone else.
 
-    `frame_interval` > 0 slows a run to at most one snapshot per interval so people can watch it;
-    0 (headless, benchmarks) trains flat out.
+    `frame_interval` > 0 asks for at most one snapshot per interval so people can watch it;
+    0 (headless, benchmarks, lessons) trains flat out. `slice_end` (time.monotonic) is set by
+    whoever steps the run: past it the run yields, so one run cannot hold a worker for long.
     """
 
     def __init__(self, frame_interval: float = 0.0):
         self.frame_interval = frame_interval
+        self.slice_end = math.inf
         self._cond = threading.Condition()
         self._paused = False
         self._cancelled = False
         self._step_credit = 0  # iterations allowed while paused
         self._just_stepped = False
-        self._next_frame = 0.0
-        self.on_idle: Callable[[], None] | None = None  # called before a pause blocks the loop
-        self.on_busy: Callable[[], bool] = lambda: True  # called after; False = cancelled meanwhile
+        self.on_change: Callable[[], None] | None = None  # the scheduler's wake-up, after any change
 
     # --- called from any thread -------------------------------------------------------------
     def pause(self) -> None:
-        with self._cond:
-            self._paused = True
+        self._change(paused=True)
 
     def resume(self) -> None:
         with self._cond:
             self._paused = False
             self._step_credit = 0  # unused steps must not fire after a later pause
-            self._cond.notify_all()
+        self._changed()
 
     def step(self, iterations: int = 1) -> None:
         """Pause (if running) and let exactly `iterations` more iterations run; a snapshot follows."""
         with self._cond:
             self._paused = True
             self._step_credit += iterations
-            self._cond.notify_all()
+        self._changed()
 
     def cancel(self) -> None:
-        with self._cond:
-            self._cancelled = True
-            self._cond.notify_all()
+        self._change(cancelled=True)
 
     @property
     def paused(self) -> bool:
@@ -58,32 +65,34 @@ class Control:
         return not self._paused or self._step_credit > 0
 
     @property
+    def stepping(self) -> bool:
+        """Steps are left to do: the run goes on flat out, unpaced (a Step press, a fork's replay)."""
+        return self._step_credit > 0
+
+    @property
     def cancelled(self) -> bool:
         return self._cancelled
 
-    # --- called by the training loop ---------------------------------------------------------
-    def wait(self) -> bool:
-        """Block while paused; False once cancelled. Called before every iteration.
+    def wait_until_busy(self, timeout: float | None = None) -> None:
+        """Block while paused without steps (drive(), a run without a scheduler)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self.busy or self._cancelled, timeout)
 
-        While blocked, `on_idle()` runs first and `on_busy()` after (the runner lends the paused
-        run's training thread slot to others); `on_busy()` returning False means cancelled.
-        """
-        if not self._paused and not self._cancelled:  # the fast path takes no lock
-            return True
+    # --- called by the training loop ---------------------------------------------------------
+    def next_iteration(self) -> str:
+        """RUN, YIELD or STOP: asked before every iteration."""
+        if self._cancelled:
+            return STOP
+        if time.monotonic() >= self.slice_end:
+            return YIELD
+        if not self._paused:  # the common case takes no lock
+            return RUN
         with self._cond:
-            blocking = self._paused and not self._step_credit and not self._cancelled
-        if blocking and self.on_idle:
-            self.on_idle()
-        with self._cond:
-            while self._paused and not self._step_credit and not self._cancelled:
-                self._cond.wait()
-            go = not self._cancelled
-            if go and self._paused:
-                self._step_credit -= 1
-                self._just_stepped = self._step_credit == 0
-        if blocking and self.on_idle and go:
-            return self.on_busy()
-        return go
+            if not self._step_credit:
+                return YIELD
+            self._step_credit -= 1
+            self._just_stepped = self._step_credit == 0
+            return RUN
 
     def stepped(self) -> bool:
         """True once during (or after) the last iteration of a step: the loop then sends a snapshot."""
@@ -92,12 +101,31 @@ class Control:
             return True
         return False
 
-    def pace(self) -> None:
-        """Sleep until the next frame is due (cancel or resume wakes it early)."""
-        if self.frame_interval <= 0:
-            return
-        now = time.monotonic()
-        self._next_frame = max(self._next_frame + self.frame_interval, now)
+    # --- internals -----------------------------------------------------------------------------
+    def _change(self, **state: bool) -> None:
         with self._cond:
-            while not self._cancelled and not self._step_credit and time.monotonic() < self._next_frame:
-                self._cond.wait(self._next_frame - time.monotonic())
+            for name, value in state.items():
+                setattr(self, f"_{name}", value)
+        self._changed()
+
+    def _changed(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+        if self.on_change is not None:  # outside our lock: the scheduler takes its own
+            self.on_change()
+
+
+def drive(frames: Iterable[Frame | None], control: Control) -> Iterator[Frame]:
+    """A run stepped in this thread: its frames without the Nones, waiting while it is paused and
+    pacing it to `control.frame_interval` (what the scheduler does for many runs at once)."""
+    next_frame = time.monotonic()
+    for frame in frames:
+        if frame is None:
+            control.wait_until_busy()
+            continue
+        yield frame
+        if control.frame_interval > 0 and not control.stepping:
+            next_frame = max(next_frame + control.frame_interval, time.monotonic())
+            with control._cond:
+                control._cond.wait_for(lambda: control.cancelled or control.stepping
+                                       or time.monotonic() >= next_frame, max(0.0, next_frame - time.monotonic()))

@@ -1,29 +1,43 @@
-"""Background training jobs shared by the viewers of a page, with limits that keep a class going.
+"""Which run each viewer watches: shared runs, private forks, leases and the results cache.
 
 One `Runner` per server process. A viewer (one browser session) `watch`es a config: viewers of
-the same config share one job, and a finished run's last snapshot stays in a small cache so the
-next viewer gets it at once. A viewer who pauses, steps or resets gets a private job
-(`make_private`) that replays the run deterministically to the same iteration, so no student's
-click changes another student's view. Every poll renews the viewer's lease; a reaper thread
-cancels jobs nobody has polled for `lease_seconds`, so closed tabs leave no thread behind.
-At most `max_threads` jobs train at once; the others wait in a queue.
+the same config share one job, and a finished run's last snapshot stays in a cache bounded in
+bytes, so the next viewer gets it at once. A viewer who pauses, steps or resets gets a private
+job (`make_private`) that replays the run deterministically to the same iteration, so no
+student's click changes another student's view. A viewer watches one job at a time: that is the
+per-session limit of live runs. Every poll renews the viewer's lease; the reaper cancels jobs
+nobody has polled for `lease_seconds`, so closed tabs leave nothing behind.
+
+Training itself happens in the scheduler (scheduler.py): a job is a task there, its frames
+come back through `Job._on_frame`.
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
-import os
+import logging
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
-import torch
+import numpy as np
 
+from .budget import run_cost
 from .config import LabConfig
 from .control import Control
+from .scheduler import Scheduler, Task
 from .train import Snapshot, run
+
+log = logging.getLogger("dropviz")
+
+FRAME_INTERVAL = 0.2  # seconds between snapshots of a live run: 5 frames per second
+CACHE_BYTES = 64 << 20  # finished shared runs' last snapshots kept for the next viewer
+FULL_MESSAGE = ("The server is full: {waiting} runs are waiting to start. Please try again in a minute, or join "
+                "a run someone else started (the same settings share one run).")
+FAILED_MESSAGE = "This run stopped because of an error on the server; we have logged it. Train again, or change a setting."
 
 
 def snapshots(key, control: Control):
@@ -31,32 +45,21 @@ def snapshots(key, control: Control):
     hashable spec, e.g. a sweep) brings its own `snapshots(control)` generator."""
     return run(key, control) if isinstance(key, LabConfig) else key.snapshots(control)
 
-FRAME_INTERVAL = 0.2  # seconds between snapshots of a live run: 5 frames per second
-BUDGET_GFLOP = 2_000.0  # per run; the source demo needs about 19
 
-
-def run_cost_gflop(config: LabConfig) -> float:
-    """Training FLOPs of a run, both models: about 6 per weight per point per iteration."""
-    weights = config.width * (config.width * (config.depth - 1) + 2) + config.width * config.depth
-    return 6 * config.n_points * weights * config.epochs * len(config.ps) / 1e9
-
-
-def budget_problem(config: LabConfig, budget: float = BUDGET_GFLOP) -> str:
-    """'' when the run fits the budget, else a message saying what to lower."""
-    cost = run_cost_gflop(config)
-    if cost <= budget:
-        return ""
-    fits = int(config.epochs * budget / cost)
-    return (f"This run would need about {cost:,.0f} GFLOP of training, more than the {budget:,.0f} this "
-            f"server allows per run. Lower the hidden width, the depth, the number of points or the "
-            f"epochs (with these settings at most {fits:,} epochs fit).")
+def demand(key: Any, frame_interval: float) -> tuple[float, int]:
+    """(cores, bytes) a job is expected to use before it has been measured."""
+    if isinstance(key, LabConfig):
+        cost = run_cost(key, frame_interval=frame_interval)
+        return cost.cores, cost.memory_bytes
+    return 1.0, getattr(key, "memory_bytes", 0)  # lessons train flat out
 
 
 @dataclass
 class Queued:
-    """What `latest` gives while a job waits for a free training thread."""
+    """What `latest` gives while a job waits to start: runs ahead of it and about how long."""
 
     ahead: int
+    seconds: float = 0.0
 
 
 @dataclass
@@ -78,23 +81,25 @@ FRAMES_PER_JOB = 1_000_000  # more snapshots than any run makes (20,000 iteratio
 
 
 class Job:
-    """One training run in its own thread (or a finished one from the cache, with no thread)."""
+    """One training run, a task of the scheduler (or a finished one from the cache, with none)."""
 
-    def __init__(self, config: LabConfig, private: bool = False, result: Snapshot | None = None):
+    def __init__(self, config: Any, private: bool = False, result: Snapshot | None = None):
         self.config, self.private = config, private
         self.control = Control()
         self.serial = next(_job_serials)
         # (newest snapshot, how many so far), replaced as one tuple so a reader never sees one
         # without the other.
         self._latest: tuple[Snapshot | None, int] = (result, int(result is not None))
-        self.error = ""  # set when training raised: the message for this run's viewers
+        self.error = ""  # set when training failed: the one sentence this run's viewers see
         self.viewers: dict[str, float] = {}  # session id → time of its last poll
-        self.thread: threading.Thread | None = None
+        self.task: Task | None = None
+        self._ended = threading.Event()
+        if result is not None:
+            self._ended.set()
         # A fork replaying to its parent's iteration shows the parent's snapshot until it gets there,
         # so the viewer sees the view they paused, not a fast-forward from iteration 0.
         self.stand_in: Snapshot | None = None
         self.replay_to = 0
-        self._holding = False  # whether this job's thread holds a training slot right now
 
     @property
     def latest(self) -> Snapshot | None:
@@ -102,78 +107,56 @@ class Job:
 
     @property
     def finished(self) -> bool:
-        return self.thread is None or not self.thread.is_alive()
+        return self._ended.is_set()
 
-    def start(self, runner: "Runner", replay_to: int = 0) -> "Job":
-        self.control.frame_interval = runner.frame_interval
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has ended (tests, scripts); False on timeout."""
+        return self._ended.wait(timeout)
+
+    def start(self, scheduler: Scheduler, frame_interval: float, replay_to: int = 0) -> "Job":
+        self.control.frame_interval = frame_interval
         if replay_to:  # fast-forward to where the shared run was, then hold still
             self.control.step(replay_to)
-        with runner._queue_lock:  # queued here, in request order: the position shown is the real turn
-            runner._queue.append(self)
-            runner._threads.add(self)
-        self.thread = threading.Thread(target=self._work, args=(runner,), daemon=True,
-                                       name="dropviz-job")
-        self.thread.start()
+        cores, memory = demand(self.config, frame_interval)
+        self.task = Task(self._frames(), self.control, self._on_frame, self._on_end,
+                         cores=cores, memory=memory)
+        if not scheduler.submit(self.task):
+            self.error = FULL_MESSAGE.format(waiting=scheduler.stats()["waiting"])
+            self._ended.set()
         return self
 
-    def _work(self, runner: "Runner") -> None:
-        try:
-            self._train(runner)
-        finally:
-            with runner._queue_lock:
-                runner._threads.discard(self)
+    def _frames(self):
+        """The run's frames, made lazily: whatever fails, even the start, fails in the scheduler's hands."""
+        yield from snapshots(self.config, self.control)
 
-    def _train(self, runner: "Runner") -> None:
-        if not runner._take_slot(self):
-            return  # cancelled while it waited
-        self._holding = True
-        # A paused run gives its slot back while it waits: paused students must not block the queue.
-        self.control.on_idle = lambda: self._release(runner)
-        self.control.on_busy = lambda: self._retake(runner)
-        try:
-            torch.set_num_threads(1)  # per thread, not inherited: one core per job
-            for snap in snapshots(self.config, self.control):
-                self._latest = (snap, self._latest[1] + 1)
-        except Exception as exc:  # a failure ends this run alone, with a message, never the server
-            self.error = f"Training stopped: {type(exc).__name__}: {exc}"
-        finally:
-            if self._holding:
-                runner._give_slot()
+    def _on_frame(self, snap: Snapshot) -> None:
+        self._latest = (snap, self._latest[1] + 1)
 
-    def _release(self, runner: "Runner") -> None:
-        self._holding = False
-        runner._give_slot()
-
-    def _retake(self, runner: "Runner") -> bool:
-        with runner._queue_lock:
-            runner._queue.append(self)  # back in line, behind whoever waited meanwhile
-        self._holding = runner._take_slot(self)
-        return self._holding
+    def _on_end(self, error: BaseException | None) -> None:
+        if error is not None:  # logged in full for us; one sentence for the students
+            log.error("dropviz: run %r failed", self.config, exc_info=error)
+            self.error = FAILED_MESSAGE
+        self._ended.set()
 
 
 class Runner:
-    """All jobs of the process: sharing, queueing, leases and the results cache."""
+    """All jobs of the process: sharing, leases and the results cache, on one scheduler."""
 
-    def __init__(self, max_threads: int | None = None, lease_seconds: float = 10.0,
-                 frame_interval: float = FRAME_INTERVAL, cache_size: int = 32):
-        self.max_threads = max_threads or os.cpu_count() or 1
-        self.lease_seconds, self.frame_interval, self.cache_size = lease_seconds, frame_interval, cache_size
-        self._free_slots = self.max_threads
-        self._queue: list[Job] = []  # jobs waiting for a slot, oldest first
-        self._queue_lock = threading.Lock()
-        self._slot_freed = threading.Condition(self._queue_lock)
-        self._threads: set[Job] = set()  # jobs whose thread has not ended, viewed or not: shutdown joins them
+    def __init__(self, scheduler: Scheduler | None = None, lease_seconds: float = 10.0,
+                 frame_interval: float = FRAME_INTERVAL, cache_bytes: int = CACHE_BYTES):
+        self.scheduler = scheduler or Scheduler()
+        self.lease_seconds, self.frame_interval, self.cache_bytes = lease_seconds, frame_interval, cache_bytes
         self._lock = threading.RLock()
-        self._shared: dict[LabConfig, Job] = {}  # live or finished shared jobs that have viewers
+        self._shared: dict[Any, Job] = {}  # live or finished shared jobs that have viewers
         self._by_viewer: dict[str, Job] = {}
-        self._done: OrderedDict[LabConfig, Snapshot] = OrderedDict()  # finished shared runs, LRU
+        self._done: OrderedDict[Any, tuple[Snapshot, int]] = OrderedDict()  # finished shared runs, LRU, with bytes
         self._stop = threading.Event()
         self._reaper_thread = threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper")
         self._reaper_thread.start()
-        atexit.register(self.shutdown)  # a thread still inside torch at exit would abort the process
+        atexit.register(self.shutdown)  # a worker still inside torch at exit would abort the process
 
     # --- what a viewer does ---------------------------------------------------------------
-    def watch(self, viewer: str, config: LabConfig) -> Job:
+    def watch(self, viewer: str, config: Any) -> Job:
         """Follow the run of `config`: the viewer's current one, a shared one, the cache, or a new one."""
         with self._lock:
             job = self._by_viewer.get(viewer)
@@ -182,17 +165,17 @@ class Runner:
                 return job
             self.leave(viewer)
             job = self._shared.get(config)
-            if job is None:
+            if job is None or job.error:  # a failed or refused run is tried afresh
                 cached = self._done.get(config)
                 if cached is not None:
                     self._done.move_to_end(config)
-                    job = Job(config, result=cached)
+                    job = Job(config, result=cached[0])
                 else:
-                    job = Job(config).start(self)
+                    job = Job(config).start(self.scheduler, self.frame_interval)
                 self._shared[config] = job
             return self._join(viewer, job)
 
-    def make_private(self, viewer: str, config: LabConfig, from_start: bool = False, hold: bool = False) -> Job:
+    def make_private(self, viewer: str, config: Any, from_start: bool = False, hold: bool = False) -> Job:
         """The viewer's own job, forked from the run it watched at the same iteration unless `from_start`.
 
         A fork replays the run to that iteration and holds there; `hold` also holds a fresh start.
@@ -210,7 +193,7 @@ class Runner:
                 fork.control.pause()
             if at:
                 fork.stand_in, fork.replay_to = job.latest, at
-            return self._join(viewer, fork.start(self, replay_to=at))
+            return self._join(viewer, fork.start(self.scheduler, self.frame_interval, replay_to=at))
 
     def latest(self, viewer: str) -> Snapshot | Queued | None:
         """The newest snapshot for the viewer (None before the first); renews its lease."""
@@ -227,11 +210,10 @@ class Runner:
         finished = job.finished  # read before the snapshot: a job that has ended has no newer one
         latest, count = job._latest
         version = job.serial * FRAMES_PER_JOB + count
-        if latest is None and not finished:
-            with self._queue_lock:
-                if job in self._queue:
-                    ahead = self._queue[:self._queue.index(job)]
-                    return Frame(Queued(ahead=sum(not j.control.cancelled for j in ahead)), version, False)
+        if latest is None and not finished and job.task is not None:
+            waiting = self.scheduler.position(job.task)
+            if waiting is not None:
+                return Frame(Queued(*waiting), version, False)
             # started, no snapshot yet: a fork still shows its stand-in, anything else None
         if job.stand_in is not None:
             caught_up = latest is not None and latest.iteration >= job.replay_to
@@ -272,23 +254,18 @@ class Runner:
         """Counts for tests, the page footer and the load test."""
         with self._lock:
             jobs = set(self._by_viewer.values()) | set(self._shared.values())
-            with self._queue_lock:
-                queued = sum(j in jobs for j in self._queue)
-            return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued,
-                    "queued": queued, "viewers": len(self._by_viewer), "cached": len(self._done)}
+        queued = sum(j.task is not None and self.scheduler.position(j.task) is not None for j in jobs)
+        return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued, "queued": queued,
+                "viewers": len(self._by_viewer), "cached": len(self._done),
+                "cached_bytes": sum(size for _, size in self._done.values())}
 
-    def shutdown(self, timeout: float = 2.0) -> None:
-        """Stop every job and the reaper, and wait for their threads (tests, server exit)."""
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop every job, the scheduler's workers and the reaper (tests, server exit)."""
         self._stop.set()
         with self._lock:
             for viewer in list(self._by_viewer):
                 self.leave(viewer)
-        with self._queue_lock:
-            jobs = set(self._threads)  # also the ones left earlier and still winding down
-        for job in jobs:
-            job.control.cancel()
-            if job.thread is not None:
-                job.thread.join(timeout)
+        self.scheduler.shutdown(timeout)
         if self._reaper_thread is not threading.current_thread():
             self._reaper_thread.join(timeout)
 
@@ -296,41 +273,30 @@ class Runner:
         while not self._stop.wait(min(1.0, self.lease_seconds / 4)):
             self.reap()
 
-    def _take_slot(self, job: Job) -> bool:
-        """Wait until `job` heads the queue and a slot is free (first come, first served).
-
-        False when the job was cancelled while it waited; either way it leaves the queue.
-        """
-        with self._slot_freed:
-            while True:
-                if job.control.cancelled:
-                    self._queue.remove(job)
-                    self._slot_freed.notify_all()  # the next one may now be first
-                    return False
-                first = next((j for j in self._queue if not j.control.cancelled), None)
-                if first is job and self._free_slots:
-                    self._queue.remove(job)
-                    self._free_slots -= 1
-                    self._slot_freed.notify_all()  # another slot may still be free for the next
-                    return True
-                self._slot_freed.wait(0.05)  # also wakes to notice a cancel
-
-    def _give_slot(self) -> None:
-        with self._slot_freed:
-            self._free_slots += 1
-            self._slot_freed.notify_all()
-
     def _join(self, viewer: str, job: Job) -> Job:
         job.viewers[viewer] = time.monotonic()
         self._by_viewer[viewer] = job
         return job
 
     def _file(self, job: Job) -> None:
-        """Keep a shared run that finished well in the LRU cache."""
+        """Keep a shared run that finished well in the LRU cache, within `cache_bytes`."""
         snap = job.latest
         if job.private or not job.finished or snap is None or snap.status != "done":
             return
-        self._done[job.config] = snap
+        self._done[job.config] = (snap, snapshot_bytes(snap))
         self._done.move_to_end(job.config)
-        while len(self._done) > self.cache_size:
+        while sum(size for _, size in self._done.values()) > self.cache_bytes:
             self._done.popitem(last=False)
+
+
+def snapshot_bytes(snap: Any) -> int:
+    """Bytes of the arrays a snapshot holds (its fields, histories and histograms included)."""
+    def size(value: Any) -> int:
+        if isinstance(value, np.ndarray):
+            return value.nbytes
+        if isinstance(value, dict):
+            return sum(size(v) for v in value.values())
+        if isinstance(value, (list, tuple)):
+            return sum(size(v) for v in value)
+        return 0
+    return sum(size(getattr(snap, f.name)) for f in fields(snap) if f.name != "data")

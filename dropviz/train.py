@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import LabConfig
-from .control import Control
+from .control import STOP, YIELD, Control
 from .data import Dataset, make_dataset
 from .devices import resolve_device
 from .history import History
@@ -69,20 +69,23 @@ class Snapshot:
         return self.status != "running"
 
 
-def run(config: LabConfig, control: Control | None = None) -> Iterator[Snapshot]:
-    """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data."""
+def run(config: LabConfig, control: Control | None = None) -> Iterator[Snapshot | None]:
+    """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data.
+
+    Yields a Snapshot per frame, and None where the run hands its worker back (paused, or its time
+    slice is over; see control.py): never without a Control that pauses or slices."""
     return train_models(config, list(config.ps), [config.seed] * 2, control)
 
 
 def sweep(config: LabConfig, ps: Sequence[float], seeds: Sequence[int],
-          control: Control | None = None, detail: bool = False) -> Iterator[Snapshot]:
+          control: Control | None = None, detail: bool = False) -> Iterator[Snapshot | None]:
     """Train every (p, seed) pair at once; model order is p-major: (p0, s0), (p0, s1), …"""
     pairs = [(p, s) for p in ps for s in seeds]
     return train_models(config, [p for p, _ in pairs], [s for _, s in pairs], control, detail)
 
 
 def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: Control | None = None,
-                 detail: bool = True) -> Iterator[Snapshot]:
+                 detail: bool = True) -> Iterator[Snapshot | None]:
     """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m]."""
     control = control or Control()
     device, device_note = resolve_device(config.device)
@@ -103,7 +106,9 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     start, done = time.perf_counter(), 0
     yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done)  # the untrained nets
     for it in range(1, config.epochs + 1):
-        if not control.wait():
+        while (go := control.next_iteration()) == YIELD:
+            yield None  # paused, or this worker's time slice is over: the scheduler steps us again later
+        if go == STOP:
             yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
             return
         model.train()
@@ -125,7 +130,6 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         if it == config.epochs:
             snap.status, snap.message = "done", snap.message or "Finished."
         yield snap
-        control.pace()
 
 
 def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -215,16 +219,28 @@ def _mse(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 
 def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Per layer: counts (M, bins) over edges shared by all models, so their histograms compare."""
+    """Per layer: counts (M, bins) over edges shared by all models, so their histograms compare.
+
+    All models of a layer at once (one bincount over bin indices offset by row), as torch.histc would
+    count them row by row: values outside the finite range are left out, the top edge counts
+    in the last bin.
+    """
     out = []
     for w in tensors:
-        flat = w.detach().flatten(1).float().cpu()
-        finite = flat[torch.isfinite(flat)]
-        lo, hi = (finite.min().item(), finite.max().item()) if finite.numel() else (-1.0, 1.0)
+        flat = w.detach().flatten(1).float()  # (M, weights)
+        lo, hi = (v.item() for v in torch.aminmax(flat))
+        finite = None
+        if not (math.isfinite(lo) and math.isfinite(hi)):  # a diverged model: count its finite values only
+            finite = torch.isfinite(flat)
+            kept = flat[finite]
+            lo, hi = (kept.min().item(), kept.max().item()) if kept.numel() else (-1.0, 1.0)
         if not hi > lo:
             lo, hi = lo - 1e-3, hi + 1e-3
-        counts = np.stack([torch.histc(row, HIST_BINS, lo, hi).numpy() for row in flat])
-        out.append((counts, np.linspace(lo, hi, HIST_BINS + 1)))
+        bins = ((flat - lo) * (HIST_BINS / (hi - lo))).nan_to_num_(0.0).clamp_(0, HIST_BINS - 1).to(torch.int32)
+        bins += torch.arange(flat.shape[0], dtype=torch.int32, device=flat.device).unsqueeze(1) * HIST_BINS  # row m → bins m·B…
+        counts = torch.bincount(bins.view(-1), None if finite is None else finite.view(-1).float(),
+                                minlength=flat.shape[0] * HIST_BINS).view(flat.shape[0], HIST_BINS)
+        out.append((counts.float().cpu().numpy(), np.linspace(lo, hi, HIST_BINS + 1)))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Pause, resume, single-step and cancel a run from another thread."""
+"""Pause, resume, single-step and cancel a run from another thread, stepped by the scheduler."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from dropviz.config import LabConfig
-from dropviz.control import Control
+from dropviz.control import RUN, STOP, YIELD, Control, drive
+from dropviz.scheduler import Scheduler, Task
 from dropviz.train import run
 
 # A run far too long to finish during a test: every test ends it with cancel().
@@ -19,19 +20,17 @@ SETTLE = 0.25  # seconds without a new snapshot that count as "stopped"
 
 
 class Worker:
-    """Consumes run(config, control) in a background thread, like the runner does."""
+    """Steps run(config, control) on a scheduler of its own, as the runner does."""
 
     def __init__(self, config: LabConfig, control: Control):
         self.control, self.snaps, self.error = control, [], None
-        self.thread = threading.Thread(target=self._work, args=(config,), daemon=True)
-        self.thread.start()
+        self.done = threading.Event()
+        self.scheduler = Scheduler(workers=1)
+        self.scheduler.submit(Task(run(config, control), control, self.snaps.append, self._end))
 
-    def _work(self, config):
-        try:
-            for snap in run(config, self.control):
-                self.snaps.append(snap)
-        except BaseException as e:  # pragma: no cover - reported by the test
-            self.error = e
+    def _end(self, error):
+        self.error = error
+        self.done.set()
 
     def trained(self):
         return [s for s in self.snaps if s.iteration > 0 or s.status != "running"]
@@ -39,7 +38,7 @@ class Worker:
     def wait_for(self, predicate, timeout=JOIN_TIMEOUT):
         deadline = time.monotonic() + timeout
         while not predicate():
-            assert time.monotonic() < deadline, "the training thread did not get there"
+            assert time.monotonic() < deadline, "the scheduler did not get there"
             assert self.error is None, self.error
             time.sleep(0.005)
 
@@ -55,19 +54,19 @@ class Worker:
 
     def finish(self):
         self.control.cancel()
-        self.thread.join(JOIN_TIMEOUT)
-        assert not self.thread.is_alive()
+        assert self.done.wait(JOIN_TIMEOUT)
         assert self.error is None, self.error
         assert self.snaps[-1].status == "cancelled"
+        self.scheduler.shutdown()
 
 
 @pytest.fixture
 def workers():
     started = []
     yield lambda config, control: started.append(Worker(config, control)) or started[-1]
-    for w in started:  # never leave a thread behind, even when a test fails
+    for w in started:  # never leave a worker behind, even when a test fails
         w.control.cancel()
-        w.thread.join(JOIN_TIMEOUT)
+        w.scheduler.shutdown()
 
 
 def iterations(snaps):
@@ -167,8 +166,7 @@ def test_cancel_is_noticed_within_one_snapshot_interval(workers):
     w.wait_for(lambda: len(w.trained()) >= 2)
     w.control.cancel()
     n = len(w.snaps)
-    w.thread.join(JOIN_TIMEOUT)
-    assert not w.thread.is_alive() and w.error is None
+    assert w.done.wait(JOIN_TIMEOUT) and w.error is None
     after = w.snaps[n:]
     assert after[-1].status == "cancelled"
     assert len([s for s in after if s.status == "running"]) <= 1  # no second interval started
@@ -200,12 +198,33 @@ def test_cancel_before_the_first_iteration():
     assert np.isfinite(snaps[-1].train_loss).all()
 
 
-def test_step_credit_without_a_thread():
+def test_step_credit_without_a_scheduler():
     c = Control()
-    assert c.wait() and not c.stepped()  # running: no step bookkeeping
+    assert c.next_iteration() == RUN and not c.stepped()  # running: no step bookkeeping
     c.step(2)
     assert c.paused
-    assert c.wait() and not c.stepped()
-    assert c.wait() and c.stepped() and not c.stepped()  # once, after the last stepped iteration
+    assert c.next_iteration() == RUN and not c.stepped()
+    assert c.next_iteration() == RUN and c.stepped() and not c.stepped()  # once, after the last stepped iteration
+    assert c.next_iteration() == YIELD  # paused, no steps left: hand the worker back
     c.cancel()
-    assert not c.wait() and c.cancelled
+    assert c.next_iteration() == STOP and c.cancelled
+
+
+def test_a_run_yields_its_worker_when_its_time_slice_is_over():
+    c = Control()
+    frames = run(ENDLESS.with_(snapshot_every=1000), c)
+    assert next(frames).iteration == 0
+    c.slice_end = time.monotonic()  # over at once: the next iteration is not trained
+    assert next(frames) is None
+    c.slice_end = time.monotonic() + 3600
+    assert next(frames).iteration == 1000  # the run goes on where it was, to its next snapshot
+    c.cancel()
+
+
+def test_drive_steps_a_run_in_this_thread_and_waits_while_paused():
+    c = Control()
+    c.step(3)  # paused after three iterations
+    frames = drive(run(ENDLESS.with_(snapshot_every=1), c), c)
+    assert [next(frames).iteration for _ in range(4)] == [0, 1, 2, 3]
+    threading.Timer(0.05, c.cancel).start()  # drive() waits for the pause to end; a cancel ends it
+    assert next(frames).status == "cancelled"

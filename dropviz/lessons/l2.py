@@ -8,7 +8,7 @@ the same seed, so all four start from the same weights and see the same points.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Generator, Iterator
 
 import numpy as np
 
@@ -55,16 +55,30 @@ class L2Spec:
         config = base.with_(p=p, weight_decay=0.0, mc_samples=0, snapshot_every=max(1, base.epochs // FRAMES))
         return cls(config, p, decay)
 
-    def snapshots(self, control: Control) -> Iterator[L2Snapshot]:
+    def snapshots(self, control: Control) -> Iterator[L2Snapshot | None]:
         """Both runs stepped alternately, one snapshot each, merged; flat out (a lesson wants the result)."""
         control.frame_interval = 0.0
         plain = run(self.config, control)
         decayed = run(self.config.with_(weight_decay=self.decay), control)
-        for a, b in zip(plain, decayed):
+        while True:
+            a = yield from _next_snapshot(plain)
+            b = yield from _next_snapshot(decayed)
+            if a is None or b is None:
+                return
             snap = merge(a, b, self.decay)
             yield snap
             if snap.finished:
                 return
+
+
+def _next_snapshot(frames: Iterator[Snapshot | None]) -> Generator[None, None, Snapshot | None]:
+    """The next snapshot of a run, passing on the Nones with which it hands its worker back
+    (control.py); None when the run has ended."""
+    for frame in frames:
+        if frame is not None:
+            return frame
+        yield None
+    return None
 
 
 def merge(a: Snapshot, b: Snapshot, decay: float) -> L2Snapshot:

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import LabConfig
 from ..control import Control
-from ..runner import BUDGET_GFLOP, run_cost_gflop
+from ..budget import BUDGET_GFLOP, run_cost
 from ..train import Snapshot, sweep
 
 FRAMES = 30  # snapshots per sweep: enough for a live chart, few enough to cost nothing
@@ -62,8 +62,8 @@ def seeds_from(first: int, count: int) -> tuple[int, ...]:
 
 
 def sweep_cost_gflop(spec: SweepSpec) -> float:
-    """Training FLOPs of the whole sweep (run_cost_gflop counts a pair of models)."""
-    return run_cost_gflop(spec.config) * spec.n_models / 2
+    """FLOPs of the whole sweep, its training and its snapshots."""
+    return run_cost(spec.config, models=spec.n_models).gflop
 
 
 def over_budget(spec: SweepSpec, budget: float = BUDGET_GFLOP) -> float:

@@ -16,7 +16,8 @@ import streamlit as st
 
 from ..config import LabConfig
 from ..export import pytorch_script
-from ..runner import FRAME_INTERVAL, Job, Queued, Runner, budget_problem
+from ..budget import budget_problem
+from ..runner import FRAME_INTERVAL, Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from . import assets, controls, live_chart
 from .common import get_runner, hidden, lang, t, viewer_id

@@ -8,7 +8,7 @@ from ...i18n import translator
 from ...lesson_figures.costs import bn_figure, convergence_figure
 from ...lessons.costs import RESOLUTION, BNStats, bn_curve, bn_variance, convergence_spec, iterations_to
 from ...lessons.sweep import SweepSpec, over_budget
-from ...runner import BUDGET_GFLOP
+from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart

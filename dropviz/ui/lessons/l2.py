@@ -8,7 +8,7 @@ import streamlit as st
 from ...i18n import translator
 from ...lesson_figures.l2 import hist_figure, model_label, norm_figure, loss_figure
 from ...lessons.l2 import MODELS, L2Snapshot, L2Spec, shrinkage, spread
-from ...runner import BUDGET_GFLOP, run_cost_gflop
+from ...budget import BUDGET_GFLOP, run_cost
 from .. import urlstate
 from ..common import lang, t
 from ..live_chart import live_chart
@@ -29,7 +29,7 @@ def render() -> None:
     urlstate.sync(PAGE, PARAMS, lab=base)
     spec = L2Spec.create(base, v["drop"], v["decay"])
     st.caption(settings_line(spec.config))
-    cost = 2 * run_cost_gflop(spec.config)  # two pairs in one job
+    cost = run_cost(spec.config, models=4).gflop  # two pairs in one job
     if cost > BUDGET_GFLOP:
         st.error(t("l2.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
         return

@@ -13,7 +13,7 @@ import streamlit as st
 from ...i18n import translator
 from ...lesson_figures.sweep import loss_vs_p_figure
 from ...lessons.sweep import SETTINGS, SweepSpec, over_budget, p_grid, seeds_from, setting_config, summarise, verdict
-from ...runner import BUDGET_GFLOP
+from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import lang, t
 from ..live_chart import live_chart

@@ -1,0 +1,96 @@
+"""What a run costs the server, counted before it starts: training, snapshots and memory.
+
+The runner refuses a run over the per-run budget with a message that says what to lower, and
+the scheduler admits runs while their CPU and memory fit (scheduler.py). Counts are estimates
+from the sizes in the config (FLOPs and bytes), checked against real runs by tests/test_budget.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import LabConfig
+from .data import GRID_POINTS, HELD_OUT_POINTS
+
+BUDGET_GFLOP = 2_000.0  # per run, everything counted; the source demo needs about 20
+BUDGET_BYTES = 512 << 20  # per run, while it trains
+MASK_DRAWS_AHEAD = 16  # the fast step draws masks this many steps at a time (model.py)
+MC_GRID = 60  # x points of the MC-dropout band (train.py draws it there)
+HIST_BINS = 30
+GFLOP_PER_SECOND = 20.0  # one core, small batched matmuls with the step's other work (bench)
+SECONDS_PER_STEP = 60e-6  # Python and dispatch per training step, whatever the size
+SECONDS_PER_SNAPSHOT = 1e-3  # the same for a snapshot (evaluation, statistics, copies)
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A run's estimated cost; gflop = train_gflop + snapshot_gflop."""
+
+    train_gflop: float
+    snapshot_gflop: float
+    memory_bytes: int
+    cores: float  # share of one core the run uses at the watching pace (1.0 = flat out)
+
+    @property
+    def gflop(self) -> float:
+        return self.train_gflop + self.snapshot_gflop
+
+
+def weights_per_model(config: LabConfig) -> int:
+    """Weights and biases of one model: 1 → width → … → width → 1."""
+    w = config.width
+    return w * (w * (config.depth - 1) + 2) + w * config.depth + 1
+
+
+def test_points(config: LabConfig) -> int:
+    return config.n_points if config.dataset == "source" else HELD_OUT_POINTS
+
+
+def run_cost(config: LabConfig, models: int = 2, frame_interval: float = 0.2) -> Cost:
+    """The cost of `models` models of `config` trained together (the lab's pair by default)."""
+    weights = weights_per_model(config)
+    train = 6 * config.n_points * weights * config.epochs * models / 1e9  # forward + backward: ~6 per weight and point
+    snapshots = config.epochs // config.snapshot_every + 2  # the untrained one, the last one
+    evaluated = config.n_points + test_points(config) + GRID_POINTS + config.mc_samples * MC_GRID
+    per_snapshot = (2 * evaluated * weights + 20 * weights) * models / 1e9  # forwards; histograms and norms
+    memory = _memory_bytes(config, weights, models)
+    frame_seconds = (config.snapshot_every * (6 * config.n_points * weights * models / 1e9 / GFLOP_PER_SECOND
+                                               + SECONDS_PER_STEP)
+                     + per_snapshot / GFLOP_PER_SECOND + SECONDS_PER_SNAPSHOT)
+    cores = min(1.0, frame_seconds / frame_interval) if frame_interval > 0 else 1.0
+    return Cost(train, per_snapshot * snapshots, memory, cores)
+
+
+def _memory_bytes(config: LabConfig, weights: int, models: int) -> int:
+    """Bytes a live run holds: parameters with their gradient and optimizer state, activations,
+    masks drawn ahead, the MC band's activations, and the newest snapshot (masks, curves)."""
+    params = 4 * weights * models * 5  # weights, gradient, momentum (Adam: two moments), a spare copy
+    width_rows = config.width * config.depth * models
+    activations = 4 * 4 * config.n_points * width_rows  # pre-activation, output, mask multiplier, gradient
+    masks_ahead = 4 * MASK_DRAWS_AHEAD * config.n_points * width_rows
+    evaluated = max(config.n_points, HELD_OUT_POINTS, GRID_POINTS, config.mc_samples * MC_GRID)
+    evaluation = 4 * 2 * evaluated * config.width * models  # two layers' activations at a time
+    snapshot = config.n_points * width_rows + 4 * (GRID_POINTS + MC_GRID * 2) * models \
+        + 4 * HIST_BINS * (config.depth + 1) * models * 2
+    return params + activations + masks_ahead + evaluation + snapshot
+
+
+def budget_problem(config: LabConfig, models: int = 2, budget_gflop: float = BUDGET_GFLOP,
+                   budget_bytes: int = BUDGET_BYTES) -> str:
+    """'' when the run fits the per-run budget, else a message saying what to lower."""
+    cost = run_cost(config, models)
+    if cost.memory_bytes > budget_bytes:
+        return (f"This run would hold about {cost.memory_bytes / 2**20:,.0f} MB while it trains, more than the "
+                f"{budget_bytes / 2**20:,.0f} MB this server allows per run. Lower the hidden width, the depth, "
+                f"the number of points or the MC-dropout samples.")
+    if cost.gflop <= budget_gflop:
+        return ""
+    if cost.snapshot_gflop > cost.train_gflop:  # the snapshots, not the training, are what is too much
+        return (f"This run would need about {cost.gflop:,.0f} GFLOP, more than the {budget_gflop:,.0f} this "
+                f"server allows per run, {cost.snapshot_gflop:,.0f} of them for the {config.epochs // config.snapshot_every + 2:,} "
+                f"snapshots the charts would get (MC-dropout band: {config.mc_samples} samples each). Raise "
+                f"'iterations per frame' or lower the MC-dropout samples, the hidden width or the depth.")
+    fits = int(config.epochs * budget_gflop / cost.gflop)
+    return (f"This run would need about {cost.gflop:,.0f} GFLOP of training, more than the {budget_gflop:,.0f} this "
+            f"server allows per run. Lower the hidden width, the depth, the number of points or the "
+            f"epochs (with these settings at most {fits:,} epochs fit).")
