@@ -12,31 +12,47 @@ class History:
 
     When full, every other row is dropped and only every second later row is kept: the history
     always spans the whole run at an even spacing, with at most MAX_POINTS rows.
+
+    Rows live in preallocated arrays and `arrays()` returns views of the rows so far: a
+    snapshot gets its history without a copy. Rows are only ever appended after the views'
+    end, and thinning writes into new arrays, so a view handed out never changes.
     """
 
     def __init__(self, max_points: int = MAX_POINTS):
         self.max_points = max_points
         self.stride = 1  # keep one offered row in `stride`
         self._offered = 0
-        self._rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._rows = 0
+        self._columns: dict[str, np.ndarray] | None = None  # allocated with the first row's shapes
 
     def add(self, iteration: int, train: np.ndarray, test: np.ndarray, weight_norm: np.ndarray) -> None:
         self._offered += 1
         if (self._offered - 1) % self.stride:
             return
-        self._rows.append((iteration, train, test, weight_norm))
-        if len(self._rows) > self.max_points:
-            self._rows = self._rows[::2]
-            self.stride *= 2
+        row = {"iteration": iteration, "train": train, "test": test, "weight_norm": weight_norm}
+        if self._columns is None:
+            self._columns = {k: np.empty((self.max_points + 1, *np.shape(v)), np.asarray(v).dtype) for k, v in row.items()}
+        for key, value in row.items():
+            self._columns[key][self._rows] = value
+        self._rows += 1
+        if self._rows > self.max_points:
+            self._thin()
+
+    def _thin(self) -> None:
+        """Keep every other row, in new arrays (views already handed out keep the old ones)."""
+        kept = {k: col[:self._rows:2] for k, col in self._columns.items()}
+        self._columns = {k: np.empty_like(col) for k, col in self._columns.items()}
+        for key, rows in kept.items():
+            self._columns[key][:len(rows)] = rows
+        self._rows = len(kept["iteration"])
+        self.stride *= 2
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return self._rows
 
     def arrays(self) -> dict[str, np.ndarray]:
         """iteration (K,), train (K, M), test (K, M), weight_norm (K, layers, M)."""
-        if not self._rows:
+        if self._columns is None:
             return {"iteration": np.zeros(0, int), "train": np.zeros((0, 0)), "test": np.zeros((0, 0)),
                     "weight_norm": np.zeros((0, 0, 0))}
-        its, train, test, norms = zip(*self._rows)
-        return {"iteration": np.asarray(its), "train": np.stack(train), "test": np.stack(test),
-                "weight_norm": np.stack(norms)}
+        return {k: col[:self._rows] for k, col in self._columns.items()}
