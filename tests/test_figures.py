@@ -12,6 +12,7 @@ from dropviz import figures
 from dropviz.config import preset
 from dropviz.i18n import translator
 from dropviz.train import run
+from tests.chart_checks import BLUE, ORANGE, colors_of, font_sizes, log_axes_are_powers_of_ten, readable
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,7 @@ def test_masks_chart_has_one_heatmap_per_hidden_layer_with_the_observed_rate(sna
     assert len(heatmaps) == 2
     assert heatmaps[0]["z"].shape == (16, snap.masks.shape[2])  # units × training samples
     titles = [a["text"] for a in fig["layout"]["annotations"]]
-    assert titles[0] == f"layer 1: {snap.drop_rate[1, 0]:.1%} dropped"
+    assert titles[0] == f"layer 1<br>{snap.drop_rate[1, 0]:.1%} dropped"
 
 
 def test_masks_chart_before_training_says_so(snaps):
@@ -86,3 +87,93 @@ def test_figures_are_plain_json_once_arrays_are_lists(snaps):
     for make in (figures.fit_figure, figures.loss_figure, figures.masks_figure,
                  figures.weight_norm_figure, figures.weight_hist_figure):
         json.dumps(make(snaps[-1]), default=plain, allow_nan=True)
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+LAB = (figures.fit_figure, figures.loss_figure, figures.masks_figure, figures.weight_norm_figure,
+       figures.weight_hist_figure)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("make", LAB, ids=lambda f: f.__name__)
+def test_every_lab_chart_is_readable(snaps, make, lang):
+    """Axes titled (in both languages), log axes in powers of ten, the title clear of the toolbar."""
+    assert readable(make(snaps[-1], t=translator(lang))) == []
+
+
+def test_the_loss_axis_shows_powers_of_ten_not_si_prefixes(snaps):
+    history = {**snaps[-1].history, "train": snaps[-1].history["train"].copy()}
+    history["train"][-1, 0] = 1e-14  # p = 0's train loss heads for 0: 10⁻¹⁴ printed as "10f" before
+    axis = figures.loss_figure(dataclasses.replace(snaps[-1], history=history))["layout"]["yaxis"]
+    assert log_axes_are_powers_of_ten({"data": [], "layout": {"yaxis": axis}}) == []
+    assert all(text.startswith("10<sup>") for text in axis["ticktext"]) and 2 <= len(axis["ticktext"]) <= 7
+    top = np.log10(np.nanmax(history["test"]))
+    assert top - axis["range"][0] <= figures.LOSS_DECADES + 0.01  # the test losses are not squashed
+
+
+def test_log_ticks_over_a_narrow_range_are_plain_1_2_5_steps():
+    axis = figures.log_axis(np.array([0.06, 0.9]))
+    assert axis["ticktext"] == ["0.05", "0.1", "0.2", "0.5", "1"]
+
+
+def test_each_model_keeps_its_colour_on_every_lab_chart(snaps):
+    snap = snaps[-1]
+    for make in LAB:
+        fig = make(snap)
+        for trace in fig["data"]:
+            name = trace.get("name") or ""
+            for p, colour in ((0.0, BLUE), (0.5, ORANGE)):
+                if figures.model_name(p) in name and trace["type"] != "heatmap":
+                    assert colors_of({"data": [trace]})[0] == colour, (make.__name__, name)
+
+
+def test_weight_norms_one_panel_per_layer_with_both_models_in_their_colours(snaps):
+    snap = snaps[-1]
+    fig = figures.weight_norm_figure(snap)
+    layers = snap.weight_norm.shape[0]
+    panels = {}
+    for trace in fig["data"]:
+        panels.setdefault(trace.get("xaxis", "x"), []).append(trace)
+    assert len(panels) == layers and all(len(traces) == 2 for traces in panels.values())
+    for traces in panels.values():  # each panel: p = 0 in blue, dropout in orange, nothing told by dash
+        assert [colors_of({"data": [t]})[0] for t in traces] == [BLUE, ORANGE]
+        assert {t["line"].get("dash", "solid") for t in traces} == {"solid"}
+    legend = [t["name"] for t in fig["data"] if t["showlegend"]]
+    assert legend == [figures.model_name(0.0), figures.model_name(0.5)]
+    titles = [a["text"] for a in fig["layout"]["annotations"]]
+    assert titles == [f"layer {l + 1}" for l in range(layers - 1)] + [f"layer {layers} (output)"]
+
+
+def test_weight_norms_show_the_change_on_each_layers_own_scale(snaps):
+    """Per cent since the start, from zero: a hidden layer's few per cent is not a flat line at 1.0."""
+    snap = snaps[-1]
+    fig = figures.weight_norm_figure(snap)
+    norms = snap.history["weight_norm"]
+    first = fig["data"][0]  # layer 1, p = 0
+    np.testing.assert_allclose(first["y"], 100 * (norms[:, 0, 0] / norms[0, 0, 0] - 1), rtol=1e-5, atol=1e-6)
+    assert first["y"][0] == 0 and np.array_equal(first["customdata"], norms[:, 0, 0])  # ‖W‖ itself on hover
+    assert all(fig["layout"][f"yaxis{s}"]["ticksuffix"] == "%" for s in ("", "2"))
+    assert "matches" not in fig["layout"]["yaxis2"]  # own scale
+
+
+def test_masks_chart_says_how_many_units_it_shows(snaps):
+    assert "all 16 units" in figures.masks_figure(snaps[-1])["layout"]["title"]["subtitle"]["text"]
+    wide = list(run(preset("classroom", width=200, depth=1, epochs=1, snapshot_every=1)))[-1]
+    subtitle = figures.masks_figure(wide)["layout"]["title"]["subtitle"]["text"]
+    assert f"first {figures.MAX_MASK_UNITS} of 200 units" in subtitle
+    zh = figures.masks_figure(wide, t=translator("zh"))["layout"]["title"]["subtitle"]["text"]
+    assert f"200 个单元中的前 {figures.MAX_MASK_UNITS} 个" in zh
+
+
+def test_mask_layer_titles_fit_a_phone(snaps):
+    """Three panels share ~358 px on a phone: each title in short lines, not one long run-on line."""
+    for lang in ("en", "zh"):
+        fig = figures.masks_figure(snaps[-1], t=translator(lang))
+        for note in fig["layout"]["annotations"]:
+            assert all(len(line) <= 14 for line in note["text"].split("<br>")), note["text"]
+
+
+def test_big_makes_every_chart_text_at_least_16_px(snaps):
+    for make in LAB:
+        assert min(font_sizes(make(snaps[-1], big=True))) >= 16, make.__name__
+        assert max(font_sizes(make(snaps[-1]))) < 16, make.__name__  # a screen keeps Plotly's sizes
