@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..figures import ENGLISH, Figure, Text, _positive, columns, figure
+from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, _axis, _positive, figure, log_axis,
+                       p_colors, panels)
 from ..lessons.costs import BNStats
-from .sweep import log_axis
 
-P_COLORS = ("#4C78A8", "#F58518", "#E45756", "#72B7B2")
+# BatchNorm chart: dropout on (train mode) orange, dropout off (eval mode) blue, as the two models
+# on every page; BN's running variance red, the formula grey. What is measured is the panel.
+BN_LINES = (  # field, legend key, colour, dash, panel (0: BN's input, 1: BN's output)
+    ("train_in", "train_mode", MODEL_COLORS[1], "solid", 0), ("eval_in", "eval_mode", MODEL_COLORS[0], "solid", 0),
+    ("running", "running", OTHER_COLORS[0], "dot", 0), ("predicted", "predicted", "gray", "dash", 0),
+    ("train_out", "train_mode", MODEL_COLORS[1], "solid", 1), ("eval_out", "eval_mode", MODEL_COLORS[0], "solid", 1),
+)
 
 
 def convergence_figure(history: dict[str, np.ndarray], ps: np.ndarray, target: float, reached: list[int | None],
-                       total: int, t: Text = ENGLISH) -> Figure:
-    """Eval-mode train loss of each p against iteration (log), the target line, and where each p crosses it."""
+                       total: int, t: Text = ENGLISH, big: bool = False) -> Figure:
+    """Eval-mode train loss of each p against iteration (log), the target line, and where each p crosses it.
+    p = 0 is blue, the dropout ps shades of orange (darker: larger p)."""
     traces = []
-    for m, p in enumerate(ps):
-        color = P_COLORS[m % len(P_COLORS)]
+    for m, (p, color) in enumerate(zip(ps, p_colors(ps))):
         traces.append(dict(type="scatter", x=history["iteration"], y=_positive(history["train"][:, m]), mode="lines",
                            name=t("costs.fig.p", p=f"{p:g}"), legendgroup=str(m), line=dict(color=color, width=2.5)))
         if reached[m] is not None:
@@ -24,29 +30,27 @@ def convergence_figure(history: dict[str, np.ndarray], ps: np.ndarray, target: f
                                showlegend=False, marker=dict(color=color, size=12, symbol="circle-open", line=dict(width=3)),
                                hovertemplate=t("costs.fig.reached_hover", p=f"{p:g}") + " %{x}<extra></extra>"))
     shapes = [dict(type="line", x0=0, x1=1, xref="paper", y0=target, y1=target, line=dict(color="gray", dash="dash"))]
-    return figure(traces, t("costs.fig.conv_title", target=f"{target:g}"), shapes=shapes,
+    return figure(traces, t("costs.fig.conv_title", target=f"{target:g}"), big=big, shapes=shapes,
                   xaxis=dict(title=dict(text=t("costs.fig.iteration")), range=[0, total]),
-                  yaxis=dict(title=dict(text=t("costs.fig.train_mse")), **log_axis(history["train"].ravel())))
+                  yaxis=dict(title=dict(text=t("costs.fig.train_mse")), **log_axis(history["train"], [target])))
 
 
-def bn_figure(stats: list[BNStats], chosen: float, t: Text = ENGLISH) -> Figure:
-    """Left: BN input variance in train mode, eval mode, and BN's running variance. Right: BN output variance."""
+def bn_figure(stats: list[BNStats], chosen: float, t: Text = ENGLISH, big: bool = False) -> Figure:
+    """Left: BN's input variance, right: its output variance, against p; train mode (dropout on) vs
+    eval mode (off), and on the left BN's running variance and the formula for the train-mode one."""
     ps = [s.p for s in stats]
-    layout = columns(2, [t("costs.fig.bn_in"), t("costs.fig.bn_out")], gap=0.1)
-    lines = [("train_in", "#F58518", "solid", 0), ("running", "#E45756", "dot", 0), ("predicted", "gray", "dash", 0),
-             ("eval_in", "#4C78A8", "solid", 0), ("train_out", "#F58518", "solid", 1), ("eval_out", "#4C78A8", "solid", 1)]
+    layout = panels(2, [t("costs.fig.bn_in"), t("costs.fig.bn_out")], gap=0.14)
     traces = []
-    for field, color, dash, panel in lines:
-        axis = {} if panel == 0 else {"xaxis": "x2", "yaxis": "y2"}
+    for field, key, color, dash, panel in BN_LINES:
         traces.append(dict(type="scatter", x=ps, y=[getattr(s, field) for s in stats], mode="lines+markers",
-                           name=t(f"costs.fig.{field}"), line=dict(color=color, dash=dash, width=2),
-                           marker=dict(size=5), **axis))
+                           name=t(f"costs.fig.{key}"), legendgroup=key, showlegend=panel == 0,
+                           line=dict(color=color, dash=dash, width=2), marker=dict(size=5), **_axis(panel)))
     for suffix in ("", "2"):
         layout[f"xaxis{suffix}"]["title"] = dict(text=t("costs.fig.p_axis"))
     layout["yaxis"].update(title=dict(text=t("costs.fig.variance")),
-                           **log_axis(np.array([v for s in stats for v in (s.train_in, s.eval_in)])))
-    layout["yaxis2"].update(rangemode="tozero")
+                           **log_axis(np.array([v for s in stats for v in (s.train_in, s.eval_in, s.running)])))
+    layout["yaxis2"].update(title=dict(text=t("costs.fig.variance")), rangemode="tozero")
     shapes = [dict(type="line", x0=chosen, x1=chosen, y0=0, y1=1, xref=x, yref="paper",
                    line=dict(color="gray", dash="dot", width=1)) for x in ("x", "x2")]
-    return figure(traces, t("costs.fig.bn_title", p=f"{chosen:g}"), height=360, shapes=shapes,
-                  margin=dict(l=50, r=10, t=60, b=40), **layout)
+    return figure(traces, t("costs.fig.bn_title", p=f"{chosen:g}"), height=360, big=big, shapes=shapes,
+                  panel_title_lines=1, **layout)

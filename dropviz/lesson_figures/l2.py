@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from ..figures import ENGLISH, Figure, Text, _positive, columns, figure
+from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, _axis, _positive, figure, log_axis, panels,
+                       symmetric_ticks)
 from ..lessons.l2 import MODELS, L2Snapshot
-from .sweep import log_axis
 
-COLORS = {"neither": "#4C78A8", "dropout": "#F58518", "l2": "#54A24B", "both": "#B279A2"}
+# Neither and dropout in the lab's colours of p = 0 and dropout; L2 and both in two others.
+COLORS = {"neither": MODEL_COLORS[0], "dropout": MODEL_COLORS[1], "l2": OTHER_COLORS[1], "both": OTHER_COLORS[0]}
 DASH = {"neither": "solid", "dropout": "solid", "l2": "dash", "both": "dash"}
 
 
@@ -21,42 +22,48 @@ def _style(m: int, snap: L2Snapshot, t: Text, show: bool = True) -> dict:
                 line=dict(color=COLORS[name], dash=DASH[name], width=2.5))
 
 
-def loss_figure(snap: L2Snapshot, t: Text = ENGLISH) -> Figure:
+def loss_figure(snap: L2Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
     """Test MSE of the four models against iteration, log scale."""
     h = snap.history
     traces = [dict(type="scatter", x=h["iteration"], y=_positive(h["test"][:, m]), mode="lines", **_style(m, snap, t))
               for m in range(len(MODELS))]
-    return figure(traces, t("l2.fig.test_title"),
+    return figure(traces, t("l2.fig.test_title"), big=big,
                   xaxis=dict(title=dict(text=t("l2.fig.iteration")), range=[0, snap.total]),
-                  yaxis=dict(title=dict(text=t("l2.fig.mse")), **log_axis(h["test"].ravel())))
+                  yaxis=dict(title=dict(text=t("l2.fig.mse")), **log_axis(h["test"])))
 
 
-def norm_figure(snap: L2Snapshot, t: Text = ENGLISH) -> Figure:
-    """Each layer's weight norm over time, one panel per layer, the four models in each."""
+def norm_figure(snap: L2Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
+    """Each layer's weight norm over time, one panel per layer (two columns), the four models in each."""
     h = snap.history
     layers = h["weight_norm"].shape[1] if h["weight_norm"].ndim == 3 else 0
-    layout = columns(max(layers, 1), [t("l2.fig.layer", layer=l + 1) for l in range(layers)] or [""])
+    layout = panels(max(layers, 1), [t("l2.fig.layer", layer=l + 1) for l in range(layers)] or [""], cols=2,
+                    gap=0.12, vgap=0.14)
     traces = []
     for l in range(layers):
-        axis = {} if l == 0 else {"xaxis": f"x{l + 1}", "yaxis": f"y{l + 1}"}
         for m in range(len(MODELS)):
             traces.append(dict(type="scatter", x=h["iteration"], y=h["weight_norm"][:, l, m], mode="lines",
-                               **_style(m, snap, t, show=l == 0), **axis))
-        layout[f"xaxis{'' if l == 0 else l + 1}"].update(range=[0, snap.total], tickvals=[0, snap.total // 2])
-    layout["yaxis"]["title"] = dict(text=t("l2.fig.norm"))
-    return figure(traces, t("l2.fig.norm_title"), margin=dict(l=50, r=10, t=60, b=40), **layout)
+                               **_style(m, snap, t, show=l == 0), **_axis(l)))
+        suffix = "" if l == 0 else str(l + 1)
+        layout[f"xaxis{suffix}"].update(range=[0, snap.total], tickvals=[0, snap.total // 2, snap.total])
+        layout[f"yaxis{suffix}"]["nticks"] = 4
+        if l % 2 == 0:
+            layout[f"yaxis{suffix}"]["title"] = dict(text=t("l2.fig.norm"))
+        if l >= layers - 2:  # the bottom row of each column: iterations once, not under every panel
+            layout[f"xaxis{suffix}"]["title"] = dict(text=t("l2.fig.iteration"))
+        else:
+            layout[f"xaxis{suffix}"]["showticklabels"] = False
+    return figure(traces, t("l2.fig.norm_title"), big=big, panel_title_lines=1, **layout)
 
 
-def hist_figure(snap: L2Snapshot, t: Text = ENGLISH) -> Figure:
+def hist_figure(snap: L2Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
     """Final weight distribution of each layer (density), the four models overlaid."""
     hists = snap.weight_hist
-    layout = columns(max(len(hists), 1), [t("l2.fig.layer", layer=l + 1) for l in range(len(hists))] or [""])
+    layout = panels(max(len(hists), 1), [t("l2.fig.layer", layer=l + 1) for l in range(len(hists))] or [""], gap=0.04)
     traces = []
     for l, (density, centers) in enumerate(hists):
-        axis = {} if l == 0 else {"xaxis": f"x{l + 1}", "yaxis": f"y{l + 1}"}
         for m in range(len(MODELS)):
             traces.append(dict(type="scatter", x=centers[m], y=density[m], mode="lines", line_shape="hvh",
-                               **_style(m, snap, t, show=l == 0), **axis))
-        layout[f"xaxis{'' if l == 0 else l + 1}"]["nticks"] = 4
+                               **_style(m, snap, t, show=l == 0), **_axis(l)))
+        layout[f"xaxis{'' if l == 0 else l + 1}"].update(tickvals=symmetric_ticks(centers), title=dict(text=t("l2.fig.weight")))
     layout["yaxis"]["title"] = dict(text=t("l2.fig.density"))
-    return figure(traces, t("l2.fig.hist_title"), height=300, margin=dict(l=50, r=10, t=60, b=30), **layout)
+    return figure(traces, t("l2.fig.hist_title"), height=300, big=big, panel_title_lines=1, **layout)

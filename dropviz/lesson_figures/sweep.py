@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..figures import ENGLISH, MODEL_COLORS, Figure, Text, _positive, figure
+from ..figures import ENGLISH, POINT_COLOR, TEST_COLOR, Figure, Text, _positive, figure, log_axis
 from ..lessons.sweep import Summary
 
-TRAIN_COLOR, TEST_COLOR = MODEL_COLORS  # blue: train loss, orange: test loss
+# Train and test losses take the lab's colours of training and test points (green, purple):
+# blue and orange mean the p = 0 and the dropout model on every page, and here p is the x axis.
+TRAIN_COLOR = POINT_COLOR
 
 
-def log_axis(values: np.ndarray) -> dict:
-    """A log y axis whose labels stay readable: powers of ten over a wide range, 1-2-5 steps over a narrow one."""
-    finite = values[np.isfinite(values) & (values > 0)]
-    decades = np.log10(finite.max() / finite.min()) if finite.size else 0.0
-    if decades > 2.5:
-        return dict(type="log", dtick=1, exponentformat="power")
-    return dict(type="log", dtick="D2", tickformat=".2g") if decades > 1 else dict(type="log", tickformat=".2g")
-
-
-def loss_vs_p_figure(s: Summary, t: Text = ENGLISH) -> Figure:
+def loss_vs_p_figure(s: Summary, t: Text = ENGLISH, big: bool = False) -> Figure:
     """Median over seeds (line), min–max over seeds (error bars) and every seed (dots), log scale."""
     traces = []
     for name, values, med, lo, hi, color, dash in (
@@ -44,9 +37,9 @@ def loss_vs_p_figure(s: Summary, t: Text = ENGLISH) -> Figure:
                   hovertext=t("sweep.fig.diverged")) for p in gone]
     if gone:
         notes.append(dict(x=gone[0], y=0.5, xref="x", yref="paper", yshift=-22, xanchor="left", showarrow=False,
-                          text=t("sweep.fig.diverged"), font=dict(size=11, color="#E45756")))
-    return figure(traces, t("sweep.fig.title"), height=380, annotations=notes,
+                          text=t("sweep.fig.diverged"), font=dict(color="#E45756")))
+    return figure(traces, t("sweep.fig.title"), height=380, big=big, subtitle=t("sweep.fig.subtitle"), annotations=notes,
                   xaxis=dict(title=dict(text=t("sweep.fig.p_axis")), tickvals=s.ps, range=[-0.05, max(s.ps) + 0.05]),
-                  yaxis=dict(title=dict(text=t("sweep.fig.loss_axis")), **log_axis(np.concatenate([s.train.ravel(), s.test.ravel()]))),
+                  yaxis=dict(title=dict(text=t("sweep.fig.loss_axis")), **log_axis(s.train, s.test)),
                   shapes=[dict(type="line", x0=best, x1=best, y0=0, y1=1, yref="paper",
                                line=dict(color=TEST_COLOR, dash="dot", width=1))])

@@ -102,3 +102,43 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     at = open_page(APP, {**QUICK, "lang": "zh"})
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+def test_the_charts_are_readable_in_both_languages_and_big():
+    from dropviz.i18n import translator
+    from tests.chart_checks import font_sizes, readable
+    history = {"iteration": np.arange(4) * 10, "train": np.array([[1.0, 1.0, 1.0], [0.5, 0.9, 0.95],
+                                                                  [0.2, 0.6, 0.8], [0.1, 0.4, 0.7]])}
+    stats = bn_curve([0.0, 0.3, 0.5], draws=3)
+    for lang in ("en", "zh"):
+        for fig in (convergence_figure(history, np.array([0.0, 0.2, 0.5]), 0.3, [20, None, None], 30, t=translator(lang)),
+                    bn_figure(stats, 0.5, t=translator(lang))):
+            assert readable(fig) == []
+    assert min(font_sizes(bn_figure(stats, 0.5, big=True))) >= 16
+
+
+def test_p_0_is_blue_and_the_dropout_ps_orange_shades():
+    from tests.chart_checks import BLUE, ORANGE, colors_of
+    history = {"iteration": np.arange(2), "train": np.ones((2, 3))}
+    lines = [tr for tr in convergence_figure(history, np.array([0.0, 0.2, 0.5]), 0.3, [None] * 3, 2)["data"]]
+    colours = [colors_of({"data": [tr]})[0] for tr in lines]
+    assert colours[0] == BLUE and BLUE not in colours[1:] and len(set(colours)) == 3
+    for colour in colours[1:]:  # orange family: red above green above blue
+        r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+        assert r > g > b
+    one = convergence_figure({"iteration": np.arange(2), "train": np.ones((2, 2))}, np.array([0.0, 0.5]), 0.3,
+                             [None] * 2, 2)
+    assert [colors_of({"data": [tr]})[0] for tr in one["data"]] == [BLUE, ORANGE]
+
+
+def test_the_bn_chart_gives_each_legend_entry_its_own_look():
+    """Six lines, four legend entries: train mode (orange) and eval mode (blue) in both panels, BN's
+    running variance and the formula; no two entries drawn alike."""
+    fig = bn_figure(bn_curve([0.0, 0.5], draws=3), 0.5)
+    shown = [tr for tr in fig["data"] if tr.get("showlegend", True)]
+    looks = {(tr["line"]["color"], tr["line"].get("dash")) for tr in shown}
+    assert len(shown) == 4 and len(looks) == 4
+    for tr in fig["data"]:  # every line is in its entry's colour, whichever panel
+        entry = next(s for s in shown if s["legendgroup"] == tr["legendgroup"])
+        assert tr["line"]["color"] == entry["line"]["color"]

@@ -102,3 +102,15 @@ def test_both_languages_show_no_missing_text(lang):
     assert not at.exception
     assert_no_missing_text(at)
     assert at.title[0].value == catalog(lang)["droppath.title"]
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_charts_are_readable_and_leave_blue_to_the_p_0_model(lang):
+    from tests.chart_checks import BLUE, ORANGE, colors_of, font_sizes, readable
+    r = droppath.run(0.3, seed=6)
+    for make in (figures.masks_figure, figures.rates_figure):
+        fig = make(r, translator(lang))
+        assert readable(fig) == []
+        assert BLUE not in colors_of(fig) and ORANGE in colors_of(fig)  # dropout orange, DropPath not blue
+        assert min(font_sizes(make(r, translator(lang), big=True))) >= 16

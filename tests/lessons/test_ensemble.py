@@ -171,3 +171,18 @@ def test_both_languages_show_no_missing_text(lang):
     assert not at.exception
     assert_no_missing_text(at)
     assert at.title[0].value == catalog(lang)["ensemble.title"]
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_charts_are_readable_and_the_eval_curve_is_the_dropout_models_orange(ensembles, lang):
+    from tests.chart_checks import BLUE, ORANGE, colors_of, font_sizes, readable
+    ens = ensembles["relu"]
+    for make in (figures.ensemble_figure, figures.spread_figure):
+        fig = make(ens, translator(lang))
+        assert readable(fig) == [] and BLUE not in colors_of(fig)
+        assert min(font_sizes(make(ens, translator(lang), big=True))) >= 16
+    eval_curve = next(tr for tr in figures.ensemble_figure(ens).data if tr.name == catalog("en")["ensemble.fig.eval"])
+    assert eval_curve.line.color.upper() == ORANGE
+    y_title = figures.spread_figure(ens, translator(lang)).layout.yaxis.title.text
+    assert y_title not in ("value", "数值")  # a quantity, not a placeholder

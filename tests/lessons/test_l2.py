@@ -117,3 +117,16 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     at = open_page(APP, {**QUICK, "lang": "zh"})
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_charts_are_readable_and_neither_and_dropout_keep_the_labs_colours(final, lang):
+    from dropviz.i18n import translator
+    from tests.chart_checks import BLUE, ORANGE, colors_of, font_sizes, readable
+    for make in (loss_figure, norm_figure, hist_figure):
+        fig = make(final, t=translator(lang))
+        assert readable(fig) == []
+        assert min(font_sizes(make(final, t=translator(lang), big=True))) >= 16
+        neither, dropout, *others = [colors_of({"data": [tr]})[0] for tr in fig["data"][:4]]
+        assert (neither, dropout) == (BLUE, ORANGE) and not {BLUE, ORANGE} & set(others)

@@ -145,3 +145,14 @@ def test_both_languages_show_no_missing_text(lang):
     assert not at.exception
     assert_no_missing_text(at)
     assert at.title[0].value == catalog(lang)["scaling.title"]
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_charts_are_readable_and_leave_blue_to_the_p_0_model(lang):
+    from tests.chart_checks import BLUE, colors_of, font_sizes, readable
+    r = scaling.run(0.5, 300, seed=9)
+    for make in (figures.histogram_figure, figures.zoom_figure):
+        fig = make(r, translator(lang))
+        assert readable(fig) == [] and BLUE not in colors_of(fig)
+        assert min(font_sizes(make(r, translator(lang), big=True))) >= 16

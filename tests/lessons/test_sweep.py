@@ -154,3 +154,15 @@ def test_the_page_in_chinese_has_no_missing_text(shutdown_runner):
     until_done(at, "40 次迭代之后")
     assert_no_missing_text(at)
     assert at.title[0].value == catalog("zh")["sweep.title"]
+
+
+# --- charts a student can read (issue 12, point 4) -------------------------------------------------
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_the_chart_is_readable_and_leaves_blue_and_orange_to_the_models(lang):
+    from dropviz.i18n import translator
+    from tests.chart_checks import BLUE, ORANGE, colors_of, font_sizes, readable
+    wide = fake([[1.0, 1.1], [0.5, 0.6], [0.3, 0.4]], train=[[1e-6, 1e-5], [1e-3, 1e-3], [0.1, 0.2]])
+    for s in (fake([[1.0, 1.1], [0.5, 0.6], [np.nan, np.nan]]), wide):
+        fig = loss_vs_p_figure(s, t=translator(lang))
+        assert readable(fig) == [] and not {BLUE, ORANGE} & set(colors_of(fig))
+        assert min(font_sizes(loss_vs_p_figure(s, t=translator(lang), big=True))) >= 16
