@@ -14,7 +14,8 @@ from .data import GRID_POINTS, HELD_OUT_POINTS
 
 BUDGET_GFLOP = 2_000.0  # per run, everything counted; the source demo needs about 20
 BUDGET_BYTES = 512 << 20  # per run, while it trains
-MASK_DRAWS_AHEAD = 16  # the fast step draws masks this many steps at a time (model.py)
+MASK_DRAWS_AHEAD = 16  # the fast step draws masks this many steps at a time (model.py) …
+MASK_AHEAD_FLOATS = 1 << 20  # … and at most this many multipliers
 MC_GRID = 60  # x points of the MC-dropout band (train.py draws it there)
 HIST_BINS = 30
 GFLOP_PER_SECOND = 20.0  # one core, small batched matmuls with the step's other work (bench)
@@ -64,12 +65,13 @@ def run_cost(config: LabConfig, models: int = 2, frame_interval: float = 0.2) ->
 def _memory_bytes(config: LabConfig, weights: int, models: int) -> int:
     """Bytes a live run holds: parameters with their gradient and optimizer state, activations,
     masks drawn ahead, the MC band's activations, and the newest snapshot (masks, curves)."""
-    params = 4 * weights * models * 5  # weights, gradient, momentum (Adam: two moments), a spare copy
+    params = 4 * weights * models * 6  # weights, gradient, momentum (Adam: two moments), copies for snapshots
     width_rows = config.width * config.depth * models
-    activations = 4 * 4 * config.n_points * width_rows  # pre-activation, output, mask multiplier, gradient
-    masks_ahead = 4 * MASK_DRAWS_AHEAD * config.n_points * width_rows
+    activations = 4 * 8 * config.n_points * width_rows  # kept for the backward, with their gradients and temporaries
+    masks_ahead = 4 * min(MASK_DRAWS_AHEAD * config.n_points * width_rows, MASK_AHEAD_FLOATS) * 3 // 2  # + the bits
     evaluated = max(config.n_points, HELD_OUT_POINTS, GRID_POINTS, config.mc_samples * MC_GRID)
-    evaluation = 4 * 2 * evaluated * config.width * models  # two layers' activations at a time
+    # Every layer's random bits and mask multipliers for all rows at once, and a few activations.
+    evaluation = 4 * (2 * config.depth + 6) * evaluated * config.width * models
     snapshot = config.n_points * width_rows + 4 * (GRID_POINTS + MC_GRID * 2) * models \
         + 4 * HIST_BINS * (config.depth + 1) * models * 2
     return params + activations + masks_ahead + evaluation + snapshot
@@ -90,7 +92,19 @@ def budget_problem(config: LabConfig, models: int = 2, budget_gflop: float = BUD
                 f"server allows per run, {cost.snapshot_gflop:,.0f} of them for the {config.epochs // config.snapshot_every + 2:,} "
                 f"snapshots the charts would get (MC-dropout band: {config.mc_samples} samples each). Raise "
                 f"'iterations per frame' or lower the MC-dropout samples, the hidden width or the depth.")
-    fits = int(config.epochs * budget_gflop / cost.gflop)
+    fits = _most_epochs(config, models, budget_gflop)
     return (f"This run would need about {cost.gflop:,.0f} GFLOP of training, more than the {budget_gflop:,.0f} this "
             f"server allows per run. Lower the hidden width, the depth, the number of points or the "
             f"epochs (with these settings at most {fits:,} epochs fit).")
+
+
+def _most_epochs(config: LabConfig, models: int, budget_gflop: float) -> int:
+    """The most epochs that fit the budget with the other settings as they are (cost grows with epochs)."""
+    lo, hi = 0, config.epochs
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if run_cost(config.with_(epochs=mid), models).gflop <= budget_gflop:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -99,7 +99,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         if job.error:
             st.error(job.error + " " + t("lab.error_hint"))
         if isinstance(snap, Queued):
-            st.info(t("lab.queued", ahead=snap.ahead))
+            st.info(t("lab.queued", ahead=snap.ahead, seconds=f"{snap.seconds:.0f}"))
         elif snap is None:
             st.info(t("lab.starting"))
         else:

@@ -65,7 +65,7 @@ def _frame(spec: Any, draw: Callable[[Any, bool], None], page: str, running: boo
     if job.error:
         st.error(job.error)
     if isinstance(snap, Queued):
-        st.info(t(f"{page}.queued", ahead=snap.ahead))
+        st.info(t(f"{page}.queued", ahead=snap.ahead, seconds=f"{snap.seconds:.0f}"))
     elif snap is None:
         st.info(t(f"{page}.starting"))
     else:
