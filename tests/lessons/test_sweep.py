@@ -100,7 +100,7 @@ def test_the_runner_shares_and_caches_a_sweep():
         spec = SweepSpec(SMALL, (0.0, 0.5), (1,))
         job = runner.watch("a", spec)
         assert runner.watch("b", SweepSpec(SMALL, (0.0, 0.5), (1,))) is job  # equal keys share one job
-        job.thread.join(30)
+        assert job.wait(30)
         assert runner.latest("a").status == "done"
         runner.leave("a"), runner.leave("b")
         assert runner.watch("c", spec).latest.status == "done"  # served from the cache, no training
