@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.lessons import open_page
+from tests.lessons import open_page, settle
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz.i18n import catalog, translator
@@ -81,10 +81,10 @@ def test_page_at_defaults_and_with_p_moved():
     at = page()
     assert not at.exception and not at.warning and len(at.get("bidi_component")) == 2
     assert "p = 0.2" in at.markdown[1].value
-    at.slider(key="droppath_p").set_value(0.5).run()
+    settle(at.slider(key="droppath_p").set_value(0.5).run())
     assert not at.exception and "p = 0.5" in at.markdown[1].value and at.query_params["p"] == "0.5"
     before = at.markdown[1].value
-    at.button[0].click().run()
+    settle(at.button[0].click().run())
     assert at.query_params["seed"] == "1" and at.markdown[1].value != before
 
 

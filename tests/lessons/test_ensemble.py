@@ -7,7 +7,7 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from tests.lessons import open_page
+from tests.lessons import open_page, settle
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz import train as lab_train
@@ -143,7 +143,7 @@ def test_switching_to_linear_and_moving_the_slider():
     at = page()
     at.radio(key="ensemble_act").set_value("linear")
     at.slider(key="ensemble_masks").set_value(200)
-    at.run()
+    settle(at.run())
     assert not at.exception
     assert "gradient norm" in at.caption[0].value
     assert "200 sub-networks" in at.markdown[1].value

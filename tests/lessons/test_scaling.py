@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.lessons import open_page
+from tests.lessons import open_page, settle
 from tests.test_i18n import assert_no_missing_text
 
 from dropviz.i18n import catalog, translator
@@ -119,12 +119,12 @@ def test_moving_controls_updates_numbers_and_url():
     at = page()
     at.slider(key="scaling_p").set_value(0.3)
     at.radio(key="scaling_variant").set_value("vanilla")
-    at.run()
+    settle(at.run())
     assert not at.exception
     assert "7,000.00" in "\n".join(m.value for m in at.markdown)  # eval = 10,000 × (1 − 0.3)
     assert at.query_params["p"] == "0.3" and at.query_params["variant"] == "vanilla"
     before = at.markdown[2].value
-    at.button[0].click().run()  # new masks
+    settle(at.button[0].click().run())  # new masks
     assert at.query_params["seed"] == "1" and at.markdown[2].value != before
 
 

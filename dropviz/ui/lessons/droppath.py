@@ -7,21 +7,18 @@ import streamlit as st
 from ...i18n import translator
 from ...lesson_figures import droppath as figures
 from ...lessons import droppath
+from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
+from .shared import computed
 
 PAGE = "droppath"
 PARAMS = {
     "p": Param(0.2, 0.0, 0.9),  # drop probability of both methods
     "seed": Param(0, 0, 2**31 - 1),  # seeds input, branch weights and masks; "new masks" adds one
 }
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _run(p: float, seed: int) -> droppath.BlockResult:
-    return droppath.run(p, seed)
 
 
 def render() -> None:
@@ -34,7 +31,9 @@ def render() -> None:
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS)
 
-    r = _run(v["p"], v["seed"])
+    r = computed(Experiment(droppath.run, (v["p"], v["seed"])))
+    if r is None:
+        return
     tr = translator(lang())
     live_chart(figures.masks_figure(r, tr), key="droppath-masks", height=380)
     left, right = st.columns([2, 3])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -11,10 +12,12 @@ from ...config import LIMITS, LabConfig
 from ...i18n import translator
 from ...lesson_figures import ensemble as figures
 from ...lessons import ensemble
+from ...lessons.experiment import Experiment
 from .. import controls, urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
+from .shared import computed
 
 PAGE = "ensemble"
 PARAMS = {
@@ -27,18 +30,18 @@ NEAR, FAR = 0.05, 0.5  # distances from the nearest training point compared in t
 Z_SAMPLING = 3.0  # a gap under 3 standard errors (root mean square over x) is sampling noise
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _trained(config_items: tuple, activation: str) -> tuple[ensemble.Net, float]:
-    """The trained network (shared, never modified) and the seconds its training took."""
+@functools.lru_cache(maxsize=4)
+def _trained(config: LabConfig, activation: str) -> tuple[ensemble.Net, float]:
+    """The trained network (shared by every mask draw, never modified) and the seconds its training took."""
     start = time.perf_counter()
-    net = ensemble.train(LabConfig(**dict(config_items)), activation)
+    net = ensemble.train(config, activation)
     return net, time.perf_counter() - start
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def _sample(config_items: tuple, activation: str, masks: int, seed: int) -> ensemble.Ensemble:
-    net, _ = _trained(config_items, activation)
-    return ensemble.sample(net, LabConfig(**dict(config_items)), masks, seed)
+def _sample(config: LabConfig, activation: str, masks: int, seed: int) -> tuple[ensemble.Ensemble, float]:
+    """A draw of sub-networks of the trained network (trained first, once), and its training time."""
+    net, seconds = _trained(config, activation)
+    return ensemble.sample(net, config, masks, seed), seconds
 
 
 def render() -> None:
@@ -54,14 +57,14 @@ def render() -> None:
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS, lab=lab_config)  # with the lab's settings: a shared link trains the same model
 
-    items = tuple(sorted(config.to_dict().items()))
-    with st.spinner(t("ensemble.training")):
-        _, seconds = _trained(items, v["act"])
+    masks = ensemble.budgeted_masks(v["masks"], config)
+    done = computed(Experiment(_sample, (config, v["act"], masks, v["mask_seed"])))
+    if done is None:
+        return
+    ens, seconds = done
     st.caption(_model_caption(lab_config, config, v["act"], seconds))
     if config.p == 0:
         st.info(t("ensemble.no_dropout"))
-    masks = ensemble.budgeted_masks(v["masks"], config)
-    ens = _sample(items, v["act"], masks, v["mask_seed"])
 
     tr = translator(lang())
     left, right = st.columns([3, 2])

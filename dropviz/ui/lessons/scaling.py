@@ -7,10 +7,12 @@ import streamlit as st
 from ...i18n import translator
 from ...lesson_figures import scaling as figures
 from ...lessons import scaling
+from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
+from .shared import computed
 
 PAGE = "scaling"
 PARAMS = {
@@ -21,7 +23,6 @@ PARAMS = {
 }
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def _run(p: float, draws: int, variant: str, seed: int) -> tuple[scaling.ScalingResult, tuple[float, float, float]]:
     """The experiment, and torch's nn.Dropout on it as the reference: (mean, std, eval output)."""
     ref = scaling.torch_reference(p, draws, seed)
@@ -38,7 +39,10 @@ def render() -> None:
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS)
 
-    r, (ref_mean, ref_std, ref_eval) = _run(v["p"], v["draws"], v["variant"], v["seed"])
+    done = computed(Experiment(_run, (v["p"], v["draws"], v["variant"], v["seed"])))
+    if done is None:
+        return
+    r, (ref_mean, ref_std, ref_eval) = done
     tr = translator(lang())
     left, right = st.columns(2)
     with left:

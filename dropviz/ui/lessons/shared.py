@@ -8,6 +8,7 @@ from typing import Any, Callable
 import streamlit as st
 
 from ...config import LabConfig
+from ...lessons.experiment import Experiment, Result
 from ...runner import Queued
 from .. import controls, urlstate
 from ..common import get_runner, hidden, t, viewer_id
@@ -49,6 +50,33 @@ def settings_line(config: LabConfig) -> str:
     return t("sweep.lab_line", width=config.width, depth=config.depth, epochs=f"{config.epochs:,}",
              n_points=config.n_points, noise=f"{config.noise:g}", dataset=config.dataset,
              optimizer=config.optimizer, lr=f"{config.lr:g}", seed=config.seed)
+
+
+def computed(spec: Experiment) -> Any | None:
+    """The result of a lesson's experiment, run by the server's scheduler like every run; None while
+    it waits or runs (the page then says so, and redraws itself once the result is there)."""
+    runner, viewer = get_runner(), viewer_id()
+    job = runner.watch(viewer, spec)
+    snap = runner.latest(viewer)
+    if isinstance(snap, Result):
+        return snap.value
+    if job.error:
+        st.error(job.error)
+        return None
+    st.fragment(_await, run_every=FRAME)(spec)
+    return None
+
+
+def _await(spec: Experiment) -> None:
+    runner, viewer = get_runner(), viewer_id()
+    job = runner.watch(viewer, spec)  # renews the lease
+    snap = runner.latest(viewer)
+    if job.finished:
+        st.rerun(scope="app")  # the result (or the error) is there: draw the page with it
+    elif isinstance(snap, Queued):
+        st.info(t("app.queued", ahead=snap.ahead, seconds=f"{snap.seconds:.0f}"))
+    else:
+        st.info(t("app.computing"))
 
 
 def live(spec: Any, draw: Callable[[Any, bool], None], page: str) -> None:
