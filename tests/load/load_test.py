@@ -25,6 +25,9 @@ Targets (issue 5), checked at the end; the exit status is 1 when one is missed:
   class     every viewer ≥ 1 chart update/s while its run is live, p95 first chart ≤ 3 s,
             zero exceptions
   settings  10 viewers with 10 different settings all see their run reach its last iteration
+  distinct  60 viewers, each with its own p, arriving over 30 s (issue 11): p95 time to a trained
+            iteration ≤ 3 s, every run at its last iteration within its paced duration + 15 s,
+            zero exceptions, server CPU below the cores it has; CPU-s per viewer is reported
 It talks to loopback only (no proxy), and every wait is bounded by --duration / --settings-duration.
 --interval is a what-if: trigger the fragment at another interval than the page asks for.
 """
@@ -165,6 +168,7 @@ class ViewerStats:
     connect_s: float | None = None
     first_chart_s: float | None = None
     first_chart_done: bool = False  # the first chart already showed a finished run (cache)
+    first_trained_s: float | None = None  # when a frame or status of iteration ≥ 1 first arrived
     frames: int = 0  # script runs or streamed frames that brought charts of a new iteration
     stream_frames: int = 0  # frames that came by the chart stream (HTTP), not a script run
     frame_times: list[float] = field(default_factory=list)
@@ -324,7 +328,7 @@ class Viewer:
             if el.alert.format == ERROR:
                 s.errors += 1
                 s.error_text = s.error_text or el.alert.body[:300]
-            elif el.alert.format == INFO and "queue" in el.alert.body.lower():
+            elif el.alert.format == INFO and "ahead of yours" in el.alert.body:
                 ahead = re.search(r"\d+", el.alert.body)
                 if ahead:
                     s.queued_max_ahead = max(s.queued_max_ahead or 0, int(ahead[0]))
@@ -349,6 +353,8 @@ class Viewer:
     def _at(self, iteration: int, total: int) -> None:
         s = self.stats
         s.iteration, s.total = iteration, total
+        if iteration >= 1 and s.first_trained_s is None:
+            s.first_trained_s = time.monotonic() - self._t0
         if total > 0 and iteration == total and s.done_s is None:
             s.done_s = time.monotonic() - self._t0
             self.done.set()
@@ -443,6 +449,7 @@ async def run_viewers(base_url: str, queries: list[str], ramp: float, duration: 
 
 def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict) -> dict:
     first = [s.first_chart_s for s in stats if s.first_chart_s is not None]
+    trained = [s.first_trained_s if s.first_trained_s is not None else float("inf") for s in stats]
     rates = [r for s in stats if (r := s.updates_per_s) is not None]
     wall = machine["wall_s"]
     out = {
@@ -450,6 +457,9 @@ def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict)
         "with_chart": len(first), "done": sum(s.done_s is not None for s in stats),
         "first_chart_p50_s": _r(percentile(first, 0.5)), "first_chart_p95_s": _r(percentile(first, 0.95)),
         "first_chart_max_s": _r(max(first, default=None)),
+        "first_trained_p50_s": _r(percentile(trained, 0.5)), "first_trained_p95_s": _r(percentile(trained, 0.95)),
+        "done_late_max_s": _r(max((late for s in stats if (late := _late(s, targets)) is not None), default=None)),
+        "server_cpu_s_per_viewer": _r(machine["server_cpu_seconds"] / len(stats)) if machine.get("server_cpu_seconds") else None,
         "updates_per_s_min": _r(min(rates, default=None)), "updates_per_s_median": _r(percentile(rates, 0.5)),
         "rated_viewers": len(rates), "joined_finished_run": sum(s.first_chart_done for s in stats),
         "exceptions": sum(s.exceptions for s in stats), "errors_shown": sum(s.errors for s in stats),
@@ -480,6 +490,16 @@ def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict)
             missed.append(f"{len(slow)} viewer(s) below {targets['min_updates_per_s']} update/s: {', '.join(slow[:8])}")
         if not rates:
             missed.append("no viewer watched a run train long enough to rate its updates")
+    if "first_trained_p95_s" in targets and not out["first_trained_p95_s"] <= targets["first_trained_p95_s"]:
+        missed.append(f"p95 first trained iteration {out['first_trained_p95_s']} s > {targets['first_trained_p95_s']} s")
+    if "done_within_s" in targets:
+        late = [s.name for s in stats if s.done_s is None or s.done_s > targets["done_within_s"]]
+        if late:
+            missed.append(f"{len(late)} run(s) not at their last iteration within {targets['done_within_s']:g} s: "
+                          + ", ".join(late[:8]))
+    if "max_server_cores" in targets and machine.get("server_cpu_cores") is not None \
+            and machine["server_cpu_cores"] >= targets["max_server_cores"]:
+        missed.append(f"server CPU {machine['server_cpu_cores']} cores ≥ the {targets['max_server_cores']} it has")
     if targets.get("all_done") and out["done"] < len(stats):
         missed.append(f"only {out['done']} of {len(stats)} runs reached their last iteration")
     if out["with_chart"] < len(stats):
@@ -492,6 +512,12 @@ def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict)
     out["per_viewer"] = [{k: v for k, v in asdict(s).items() if k != "frame_times"} | {"updates_per_s": _r(s.updates_per_s)}
                          for s in stats]
     return out
+
+
+def _late(s: ViewerStats, targets: dict) -> float | None:
+    """Seconds past the run's paced duration at which it reached its last iteration (distinct scenario)."""
+    paced = targets.get("paced_s")
+    return None if paced is None or s.done_s is None else s.done_s - paced
 
 
 def _r(x: float | None, nd: int = 2) -> float | None:
@@ -523,6 +549,28 @@ async def scenario_settings(url: str, pid: int | None, args) -> dict:
     return out
 
 
+def distinct_queries(n: int) -> list[str]:
+    """n students, each with their own p (0.005, 0.015, …), default settings otherwise."""
+    return [f"p={0.005 + 0.01 * i:.3f}" for i in range(n)]
+
+
+PACED_DEFAULT_S = 2000 / (20 / 0.2)  # a default run at the watching pace: 2,000 iterations, 20 per 0.2 s frame
+
+
+async def scenario_distinct(url: str, pid: int | None, args) -> dict:
+    """Everyone picks their own p and watches (issue 11): no two runs are shared."""
+    queries = distinct_queries(args.distinct_viewers)
+    limit = PACED_DEFAULT_S + 15
+    stats, machine = await run_viewers(url, queries, args.distinct_ramp, limit + 5, pid, stop_after_done=True,
+                                       interval=args.interval)
+    machine["interval_override_s"] = args.interval
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    out = summarize("distinct", stats, machine, {"first_trained_p95_s": 3.0, "done_within_s": limit,
+                                                 "paced_s": PACED_DEFAULT_S, "max_server_cores": cores})
+    out.update(ramp_s=args.distinct_ramp, duration_s=limit + 5, queries=f"{queries[0]} … {queries[-1]}")
+    return out
+
+
 async def warm_up(url: str) -> float | None:
     """What the teacher does first: open the page once (a tiny run), so imports are done.
 
@@ -543,6 +591,9 @@ ROWS = [
     ("ramp, duration", lambda r: f"{r['ramp_s']:g} s, {r['duration_s']:g} s"),
     ("fragment interval", lambda r: f"{r['interval_s']} s" + (" (override)" if r.get("interval_override_s") else "")),
     ("first chart p50 / p95 / max", lambda r: f"{r['first_chart_p50_s']} / {r['first_chart_p95_s']} / {r['first_chart_max_s']} s"),
+    ("first trained iteration p50 / p95", lambda r: f"{r['first_trained_p50_s']} / {r['first_trained_p95_s']} s"),
+    ("last iteration, latest past the pace", lambda r: f"{r['done_late_max_s']} s"),
+    ("server CPU per viewer", lambda r: f"{r['server_cpu_s_per_viewer']} s"),
     ("updates/s per viewer min / median", lambda r: f"{r['updates_per_s_min']} / {r['updates_per_s_median']} ({r['rated_viewers']} rated, "
                                                       f"{r['joined_finished_run']} joined the finished run)"),
     ("fragment reruns sent / runs answered", lambda r: f"{r['reruns_sent']} / {r['runs_answered']}"),
@@ -574,7 +625,8 @@ def print_table(results: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--scenario", choices=("class", "settings", "both"), default="both")
+    ap.add_argument("--scenario", choices=("class", "settings", "distinct", "both", "all"), default="both",
+                    help="both = class and settings; all = those and distinct")
     ap.add_argument("--viewers", type=int, default=60, help="class scenario: concurrent viewers")
     ap.add_argument("--ramp", type=float, default=0.0, help="class scenario: seconds over which viewers arrive")
     ap.add_argument("--duration", type=float, default=30.0, help="class scenario: seconds held after the ramp")
@@ -582,6 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--settings-viewers", type=int, default=10, choices=range(1, len(SETTINGS_QUERIES) + 1),
                     metavar=f"1..{len(SETTINGS_QUERIES)}")
     ap.add_argument("--settings-duration", type=float, default=90.0, help="settings scenario: time limit, s")
+    ap.add_argument("--distinct-viewers", type=int, default=60, help="distinct scenario: viewers, each its own p")
+    ap.add_argument("--distinct-ramp", type=float, default=30.0, help="distinct scenario: seconds over which they arrive")
     ap.add_argument("--interval", type=float, default=None,
                     help="what-if: trigger fragments every INTERVAL s instead of the interval the page asks for")
     ap.add_argument("--url", help="use a server already running on loopback instead of starting one")
@@ -591,6 +645,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if not 1 <= args.viewers <= 500 or not 0 < args.duration <= 600 or not 0 <= args.ramp <= 300:
         ap.error("bounds: 1 ≤ viewers ≤ 500, 0 < duration ≤ 600 s, 0 ≤ ramp ≤ 300 s")
+    if not 1 <= args.distinct_viewers <= 500 or not 0 <= args.distinct_ramp <= 300:
+        ap.error("bounds: 1 ≤ distinct-viewers ≤ 500, 0 ≤ distinct-ramp ≤ 300 s")
     if not 0 < args.settings_duration <= 600:
         ap.error("bounds: 0 < settings-duration ≤ 600 s")
     if args.interval is not None and not 0.05 <= args.interval <= 60:
@@ -607,12 +663,12 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     try:
         cold = None if args.no_warmup else asyncio.run(warm_up(url))
-        if args.scenario in ("class", "both"):
-            results.append(asyncio.run(scenario_class(url, pid, args)))
-        if args.scenario in ("settings", "both"):
-            if results:
-                time.sleep(12)  # the class run's viewers are gone: let its job stop (lease) first
-            results.append(asyncio.run(scenario_settings(url, pid, args)))
+        for name, scenario in (("class", scenario_class), ("settings", scenario_settings),
+                               ("distinct", scenario_distinct)):
+            if args.scenario in (name, "all") or (args.scenario == "both" and name != "distinct"):
+                if results:
+                    time.sleep(12)  # the last scenario's viewers are gone: let their jobs stop (lease) first
+                results.append(asyncio.run(scenario(url, pid, args)))
     finally:
         if server is not None:
             log = server.output()
