@@ -315,10 +315,10 @@ def weight_norm_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> 
                   panel_title_lines=1, **layout)
 
 
-def weight_hist_figure(snap: Snapshot, grads: bool = False, t: Text = ENGLISH, big: bool = False) -> Figure:
-    """Histograms of each layer's weights (or gradients) for both models, on shared bins."""
-    hists = snap.grad_hist if grads else snap.weight_hist
-    title = t("figures.grad_hist_title" if grads else "figures.hist_title")
+def weight_hist_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
+    """Histograms of each layer's weights for both models, on shared bins."""
+    hists = snap.weight_hist
+    title = t("figures.hist_title")
     if not hists:
         return figure([], title, big=big)
     layout = panels(len(hists), [t("figures.layer", layer=l + 1) for l in range(len(hists))], gap=0.03)
@@ -332,7 +332,7 @@ def weight_hist_figure(snap: Snapshot, grads: bool = False, t: Text = ENGLISH, b
                                **_axis(l)))
         suffix = "" if l == 0 else str(l + 1)
         layout[f"yaxis{suffix}"]["showticklabels"] = False  # counts differ by layer: the shapes compare
-        layout[f"xaxis{suffix}"].update(title=dict(text=t("figures.gradient" if grads else "figures.weight")),
+        layout[f"xaxis{suffix}"].update(title=dict(text=t("figures.weight")),
                                         tickvals=symmetric_ticks(edges))
     layout["yaxis"]["title"] = dict(text=t("figures.count"))
     return figure(traces, title, big=big, barmode="overlay", bargap=0, panel_title_lines=1, **layout)

@@ -53,7 +53,6 @@ class Snapshot:
     drop_rate: np.ndarray  # (M, depth) share of units dropped in those masks
     weight_norm: np.ndarray  # (layers, M)
     weight_hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # per layer: counts (M, B), edges
-    grad_hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     mc_x: np.ndarray | None = None  # (G_mc,)
     mc_mean: np.ndarray | None = None  # (M, G_mc) mean over sampled masks
     mc_std: np.ndarray | None = None  # (M, G_mc)
@@ -114,9 +113,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         model.train()
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         snapshot_after = control.stepped() or not it % config.snapshot_every or it == config.epochs
-        # That snapshot shows gradient histograms (with `detail`): this step must leave flat.grad.
-        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators,
-                                  keep_grad=detail and snapshot_after)
+        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators)
         done += 1
         if not snapshot_after:
             continue
@@ -133,14 +130,14 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
 
 
 def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
-               generators: list[torch.Generator], keep_grad: bool = True) -> torch.Tensor:
+               generators: list[torch.Generator], keep_grad: bool = False) -> torch.Tensor:
     """One iteration: fresh masks, forward and backward, the optimizer's update; losses per model.
 
     FlatSGD with momentum takes the gradient straight into its momentum buffer (FlatSGD.
     momentum_sink) at every step, and updates each layer as soon as its part of the buffer is
     complete (FlatSGD.update_layer), so a run's numbers do not depend on when it is looked at
-    (snapshots, a paused fork's replay). With `keep_grad` (a snapshot follows, which shows
-    gradient histograms) flat.grad is recovered from the buffer, new - momentum · old, before
+    (snapshots, a paused fork's replay). With `keep_grad` (for a caller that reads the
+    gradient: tests, benchmarks) flat.grad is recovered from the buffer, new - momentum · old, before
     the update, which then runs for the whole model at once: the same numbers.
     """
     mult = model.sample_multipliers(x.shape[1], generators)
@@ -208,7 +205,6 @@ class _Stats:
             device=str(self.device), device_note=self.device_note, data=self.data)
         if self.detail:
             snap.weight_hist = _histograms(model.params()[::2])
-            snap.grad_hist = _histograms(model.params(model.flat.grad)[::2])
             if self.config.mc_samples:
                 snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(model, self.config.mc_samples, self.mc_generators)
         return snap

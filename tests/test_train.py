@@ -83,8 +83,8 @@ def test_snapshot_shapes(small_run):
         assert K == k + 1  # one row per snapshot so far (far below the bound)
         assert h["train"].shape == (K, M) and h["test"].shape == (K, M) and h["weight_norm"].shape == (K, layers, M)
         np.testing.assert_array_equal(h["train"][-1], s.train_loss)
-        assert len(s.weight_hist) == layers and len(s.grad_hist) == layers
-        for counts, edges in s.weight_hist + s.grad_hist:
+        assert len(s.weight_hist) == layers
+        for counts, edges in s.weight_hist:
             assert counts.shape == (M, HIST_BINS) and edges.shape == (HIST_BINS + 1,)
         sizes = [1 * H] + [H * H] * (depth - 1) + [H * 1]
         for (counts, _), size in zip(s.weight_hist, sizes):  # every weight of every model is counted
