@@ -1,4 +1,4 @@
-"""The command line: `python -m dropviz run | sweep | results | bench` (also the `dropviz` script).
+"""The command line: `python -m dropviz run | sweep | seeds | results | bench` (also the `dropviz` script).
 
 Every LabConfig field is a flag, generated from config.LIMITS, and every value goes through
 LabConfig, so the command line accepts exactly what the page accepts. Exit codes: 0 done,
@@ -26,10 +26,15 @@ OUT_FORMATS = (".json", ".csv")
 
 # --- flags -------------------------------------------------------------------------------------------
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """--preset and one flag per LabConfig field (help = the field's Limit); values stay strings here."""
-    parser.add_argument("--preset", choices=tuple(PRESETS), help="start from a named preset; other flags override it")
-    group = parser.add_argument_group("settings (every field of the lab's config)")
+def add_config_flags(parser: argparse.ArgumentParser, lists: bool = False) -> None:
+    """--preset and one flag per LabConfig field (help = the field's Limit); values stay strings here.
+
+    With `lists` (the seeds search) there is no --preset and each flag takes comma-separated values."""
+    if not lists:
+        parser.add_argument("--preset", choices=tuple(PRESETS), help="start from a named preset; other flags override it")
+    group = parser.add_argument_group(
+        "settings (every field of the lab's config; comma-separated values make a grid, e.g. --noise 0.5,1)" if lists
+        else "settings (every field of the lab's config)")
     for f in fields(LabConfig):
         limit = LIMITS[f.name]
         names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
@@ -44,6 +49,23 @@ def config_from_args(args: argparse.Namespace, **fixed: Any) -> LabConfig:
                if getattr(args, f.name, None) is not None}
     changes.update(fixed)
     return preset(args.preset, **changes) if args.preset else DEFAULTS.with_(**changes)
+
+
+def grid_from_args(args: argparse.Namespace) -> dict[str, tuple]:
+    """Each config flag given, as the tuple of its comma-separated values (one value: a 1-tuple)."""
+    grid = {}
+    for f in fields(LabConfig):
+        text = getattr(args, f.name, None)
+        if text is None:
+            continue
+        items = [item for item in text.split(",") if item.strip()]
+        if not items:
+            raise ConfigError(f"{f.name}={text!r}: give at least one value")
+        values = tuple(dict.fromkeys(_parse_value(f.name, item) for item in items))  # in order, once each
+        for value in values:
+            DEFAULTS.with_(**{f.name: value})  # each value through LabConfig's check
+        grid[f.name] = values
+    return grid
 
 
 def _parse_value(name: str, text: str) -> Any:
@@ -234,8 +256,103 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return _finish(snap)
 
 
+def cmd_seeds(args: argparse.Namespace) -> int:
+    """Does dropout's lesson hold across seeds? Each setting's p = 0 and p models over every seed, one batched run."""
+    from . import seeds as over
+
+    seeds = _checked_seeds(args.seeds, DEFAULTS)
+    if args.seed is not None:
+        raise ConfigError(f"seed={args.seed}: this command trains every seed of --seeds (now {args.seeds})")
+    grid = grid_from_args(args) or ({} if args.no_grid else dict(over.DEFAULT_GRID))
+    rows = over.candidates(_preset_names(args.presets), grid)
+    if args.window is not None and not 1 <= args.window <= len(seeds):
+        raise ConfigError(f"window={args.window}: must be between 1 and the number of seeds ({len(seeds)})")
+    tallies, status = _over_seeds(rows, seeds, args)
+    epochs = sorted({t.config.epochs for t in tallies})
+    print(f"Dropout (the setting's p) against p = 0 over seeds {_seed_span(seeds)}: each setting is one batched run of "
+          f"2 × {len(seeds)} models, {'/'.join(map(str, epochs))} iterations; final test MSE in eval mode.")
+    print(seed_table(tallies, args.window, markdown=args.markdown))
+    print(f"\n{HOLDS_NOTE}")
+    if args.figures:
+        print(figures_literal(tallies))
+    if args.json:
+        Path(args.json).write_text(json.dumps([t.to_dict() for t in tallies], indent=1) + "\n")
+    return status
+
+
+HOLDS_NOTE = ("holds: dropout's test loss lower on at least 95 % of the seeds (19 of 20) and a median ratio "
+              "dropout / p = 0 of at most 0.6 (the median over seeds of each seed's ratio).")
+
+
+def _over_seeds(rows, seeds: list[int], args: argparse.Namespace):
+    """Each (label, config) trained over `seeds` in one batched run; the tallies and the worst exit status."""
+    from . import seeds as over
+
+    tallies, status = [], EXIT_OK
+    for label, config in rows:
+        if getattr(args, "snapshot_every", None) is None:
+            config = config.with_(**_headless_interval(args, config.epochs))
+        snap = _drive(over.over_seeds_run(config, seeds), config.epochs, args.progress)
+        tallies.append(over.tally(label, config, seeds, snap))
+        if snap.status != "done":
+            print(f"dropviz: {label}:", file=sys.stderr)
+            status = max(status, _finish(snap))
+        elif snap.diverged is not None and snap.diverged.any():
+            print(f"dropviz: {label}: {snap.message}", file=sys.stderr)  # some models diverged, the others finished
+    return tallies, status
+
+
+def seed_table(tallies, window: int | None = None, markdown: bool = True) -> str:
+    """One row per setting: on how many seeds dropout's test loss was lower, medians, median ratio, holds."""
+    from .seeds import describe
+
+    headers = ["setting", "data", "p", "dropout lower on"]
+    headers += [f"fewest in {window} consecutive"] if window else []
+    headers += ["test loss p = 0 (median)", "test loss dropout (median)", "ratio dropout / p = 0 (median)", "holds"]
+    rows = []
+    for t in tallies:
+        row = [t.label, describe(t.config), f"{t.config.p:g}", f"{t.wins} of {t.n} seeds"]
+        row += [f"{t.fewest_wins(window)} of {window}"] if window else []
+        row += [_fixed3(t.median_p0), _fixed3(t.median_p), _fixed3(t.median_ratio, 2), "yes" if t.holds() else "no"]
+        rows.append(row)
+    return format_table(headers, rows, markdown=markdown)
+
+
+def figures_literal(tallies) -> str:
+    """PRESET_OVER_SEEDS for dropviz/config.py, from the rows that are presets as they are."""
+    from .seeds import preset_of
+
+    lines = ["PRESET_OVER_SEEDS: dict[str, dict[str, Any]] = {"]
+    for t in tallies:
+        if (name := preset_of(t.config)) is not None:
+            fig = ", ".join(f"{k}={v!r}" for k, v in t.figures().items())
+            lines.append(f'    "{name}": dict({fig}),')
+    return "\n".join(lines + ["}"])
+
+
+def _fixed3(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if math.isfinite(value) else "nan"
+
+
+def _seed_span(seeds: Sequence[int]) -> str:
+    """'11–30' for consecutive seeds, else the list."""
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}–{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def _preset_names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    for name in names:
+        preset(name)  # unknown names fail before any training
+    if not names:
+        raise ConfigError("presets: give at least one preset name, e.g. --presets classroom")
+    return names
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     """The README's table: each preset's final train/test loss for p = 0 vs p = 0.5, median over seeds."""
+    from .seeds import candidates
     from .train import sweep
 
     seeds, ps, names = _checked_seeds(args.seeds, DEFAULTS), [0.0, args.p], [n.strip() for n in args.presets.split(",")]
@@ -256,6 +373,20 @@ def cmd_results(args: argparse.Namespace) -> int:
     print(format_table(["preset", "data", "p", "train loss", "test loss"], table, markdown=not args.plain))
     print(f"\nFinal MSE after each preset's iterations, eval mode, median over seeds "
           f"{','.join(map(str, seeds))}; `python -m dropviz results`.")
+    if args.over_seeds.strip().lower() not in ("", "none"):
+        over_seeds = _checked_seeds(args.over_seeds, DEFAULTS)
+        fixed = {"p": (args.p,), "device": (args.device,), **({"epochs": (args.epochs,)} if args.epochs else {})}
+        tallies, over_status = _over_seeds(candidates(names, fixed), over_seeds, args)
+        same = f"--presets {','.join(names)} --no-grid --seeds {args.over_seeds}" + \
+            (f" --p {args.p:g}" if any(preset(n).p != args.p for n in names) else "") + \
+            (f" --epochs {args.epochs}" if args.epochs else "")
+        print(f"\nOver seeds {_seed_span(over_seeds)} (each preset one batched run of its p = 0 and p = {args.p:g} "
+              f"models for every seed; `python -m dropviz seeds {same}` gives the same table):\n")
+        print(seed_table(tallies, markdown=not args.plain))
+        print(f"\n{HOLDS_NOTE}")
+        for name, t in zip(names, tallies):  # one row per preset: every grid field has one value
+            doc[name]["over_seeds"] = t.to_dict()
+        status = max(status, over_status)
     if args.json:
         Path(args.json).write_text(json.dumps(doc, indent=1) + "\n")
     return status
@@ -336,7 +467,7 @@ def _out_path(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dropviz", description="dropviz: train real networks with and without dropout.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,results,bench}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,seeds,results,bench}")
 
     def common(p: argparse.ArgumentParser, out: bool = False) -> None:
         if out:
@@ -358,6 +489,24 @@ def build_parser() -> argparse.ArgumentParser:
     common(sweep_p, out=True)
     sweep_p.set_defaults(func=cmd_sweep)
 
+    seeds_p = sub.add_parser("seeds", help="does dropout's lesson hold across seeds? p=0 vs p over many seeds, per setting")
+    seeds_p.add_argument("--presets", default="source,classroom",
+                         help="presets to start from; default source,classroom (each also as it is, unless a "
+                              "setting flag changes it)")
+    seeds_p.add_argument("--seeds", default="11,...,30", help="seeds, e.g. 11,...,30 (the default) or 1,...,20")
+    seeds_p.add_argument("--no-grid", action="store_true",
+                         help="check the presets as they are; without it and without setting flags, each preset is "
+                              "tried with n_points 10,20,30 × noise 0.5,1")
+    seeds_p.add_argument("--window", type=int, default=None,
+                         help="also the fewest seeds with dropout lower in any WINDOW consecutive seeds")
+    seeds_p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    seeds_p.add_argument("--json", metavar="FILE", help="also write every setting's per-seed test losses to FILE")
+    seeds_p.add_argument("--figures", action="store_true",
+                         help="also print PRESET_OVER_SEEDS for dropviz/config.py (the presets as they are)")
+    add_config_flags(seeds_p, lists=True)
+    common(seeds_p)
+    seeds_p.set_defaults(func=cmd_seeds)
+
     res_p = sub.add_parser("results", help="the README table: presets' train/test loss for p=0 vs p=0.5, median over seeds")
     res_p.add_argument("--presets", default="source,classroom", help="comma-separated preset names")
     res_p.add_argument("--seeds", default="1,...,5", help="seeds to take the median over")
@@ -365,6 +514,8 @@ def build_parser() -> argparse.ArgumentParser:
     res_p.add_argument("--epochs", type=int, default=None, help="override the presets' iterations (for a quick look)")
     res_p.add_argument("--device", default="auto", choices=LIMITS["device"].choices, help=LIMITS["device"].help)
     res_p.add_argument("--plain", action="store_true", help="an aligned text table instead of markdown")
+    res_p.add_argument("--over-seeds", default="11,...,30",
+                       help="seeds of the second table: on how many dropout's test loss is lower ('none' to skip)")
     res_p.add_argument("--json", help="also write the medians to this JSON file")
     common(res_p)
     res_p.set_defaults(func=cmd_results)
@@ -375,6 +526,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the best is reported, the median beside it")
     bench_p.add_argument("--seconds", type=float, default=0.25, help="length of one timed repeat of one case")
     bench_p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
+    bench_p.add_argument("--paced", action="store_true",
+                         help="instead: how many runs paced for watching one core keeps at full pace (about a minute)")
     bench_p.add_argument("--profile", action="store_true",
                          help="then show where an iteration of the pair and of the sweep spends its time, op by op")
     bench_p.set_defaults(func=cmd_bench)
