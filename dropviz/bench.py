@@ -277,7 +277,61 @@ def profile(iterations: int = 300, top: int = 12) -> str:
     return "\n".join(out)
 
 
+def paced_share(runs: int, seconds: float = 6.0, warm: float = 2.0) -> tuple[float, float]:
+    """`runs` default runs, each with its own p, paced for watching on ONE scheduler worker:
+    (the slowest run's iterations per second as a share of the watching pace, the worker's CPU
+    share). Training and snapshots only: the page's frames and reruns are the load test's."""
+    from .control import Control
+    from .runner import FRAME_INTERVAL
+    from .scheduler import Scheduler, Task
+    from .train import run
+
+    config = LabConfig(epochs=20_000, device="cpu")  # outlasts the measurement
+    pace = config.snapshot_every / FRAME_INTERVAL  # iterations per second at the watching pace
+    scheduler = Scheduler(workers=1, cpu_capacity=float("inf"))
+    iterations = [0] * runs
+    for i in range(runs):
+        control = Control(frame_interval=FRAME_INTERVAL)
+        record = lambda snap, i=i: iterations.__setitem__(i, snap.iteration)
+        scheduler.submit(Task(run(config.with_(p=round(0.005 + 0.01 * (i % 60), 3), seed=i), control), control,
+                              record, lambda error: None, cores=0.0))
+    time.sleep(warm)
+    before, cpu0, t0 = list(iterations), time.process_time(), time.monotonic()
+    time.sleep(seconds)
+    after, cpu1, t1 = list(iterations), time.process_time(), time.monotonic()
+    scheduler.shutdown()
+    slowest = min(b - a for a, b in zip(before, after)) / (t1 - t0)
+    return slowest / pace, (cpu1 - cpu0) / (t1 - t0)
+
+
+def paced_capacity(full: float = 0.95) -> list[tuple[int, float, float]]:
+    """How many paced default runs one core keeps at ≥ `full` of the watching pace: doubling, then
+    halving the gap. Returns every probe: (runs, slowest share of the pace, CPU share)."""
+    probes, lo, hi = [], 0, None
+    runs = 8
+    while hi is None or hi - lo > max(2, lo // 10):
+        share, cpu = paced_share(runs)
+        probes.append((runs, share, cpu))
+        if share >= full:
+            lo = runs
+        else:
+            hi = runs
+        runs = runs * 2 if hi is None else (lo + hi) // 2
+        if runs > 400:
+            break
+    return probes
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.paced:
+        torch.set_num_threads(1)
+        probes = paced_capacity()
+        for runs, share, cpu in probes:
+            print(f"{runs:4d} paced default runs on one worker: the slowest at {share:.0%} of the watching pace "
+                  f"(100 iterations/s), {cpu:.2f} cores used")
+        kept = [r for r, share, _ in probes if share >= 0.95]
+        print(f"one core keeps {max(kept, default=0)} paced default runs at full pace (training and snapshots)")
+        return 0
     result = measure(args.threads, args.repeats, args.seconds)
     print(report(result))
     if args.profile:
