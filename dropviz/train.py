@@ -188,8 +188,11 @@ class _Stats:
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
                  start: float, done: int, train_losses: torch.Tensor | None = None) -> Snapshot:
         model.eval()
-        train_loss = _mse(model(t["x_train"]), t["y_train"])
-        test_loss = _mse(model(t["x_test"]), t["y_test"])
+        # One forward for the training points, the test points and the grid: (M, n + n_test + G, 1).
+        n, n_test = t["x_train"].shape[1], t["x_test"].shape[1]
+        out = model(torch.cat([t["x_train"], t["x_test"], x_grid.expand(len(self.ps), *x_grid.shape)], dim=1))
+        train_pred, test_pred, grid_pred = out.split([n, n_test, x_grid.shape[0]], dim=1)
+        train_loss, test_loss = _mse(train_pred, t["y_train"]), _mse(test_pred, t["y_test"])
         norms = model.weight_norms().cpu().numpy()
         history.add(it, train_loss, test_loss, norms)
         mult = model.last_mult
@@ -198,7 +201,7 @@ class _Stats:
         snap = Snapshot(
             iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
             train_loss=train_loss, test_loss=test_loss, history=history.arrays(),
-            x_grid=x_grid[:, 0].cpu().numpy(), pred=model(x_grid)[..., 0].cpu().numpy(),
+            x_grid=x_grid[:, 0].cpu().numpy(), pred=grid_pred[..., 0].cpu().numpy(),
             masks=masks, drop_rate=1 - masks.mean(axis=(2, 3)) if masks.size else np.zeros((len(self.ps), 0)),
             weight_norm=norms, diverged=~(np.isfinite(train_loss) & np.isfinite(test_loss)),
             its_per_sec=done / elapsed if elapsed > 0 else 0.0, elapsed=elapsed,
