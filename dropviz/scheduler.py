@@ -37,6 +37,7 @@ log = logging.getLogger("dropviz")
 SLICE_SECONDS = 0.02  # longest a run holds a worker before others that are due get their turn
 LOAD_WINDOW = 2.0  # seconds over which a run's CPU use is averaged
 TYPICAL_RUN_SECONDS = 20.0  # a default run at the watching pace; the first guess of a queue's wait
+TRAINING_SHARE = 0.8  # of the usable cores, what training may take: the rest serves pages and chart frames
 
 
 def usable_cores() -> int:
@@ -103,7 +104,7 @@ class Scheduler:
     def __init__(self, workers: int | None = None, cpu_capacity: float | None = None,
                  memory_capacity: int = 2 << 30, max_waiting: int = 200, slice_seconds: float = SLICE_SECONDS):
         self.workers = workers or usable_cores()
-        self.cpu_capacity = cpu_capacity if cpu_capacity is not None else float(self.workers)
+        self.cpu_capacity = cpu_capacity if cpu_capacity is not None else TRAINING_SHARE * self.workers
         self.memory_capacity, self.max_waiting, self.slice_seconds = memory_capacity, max_waiting, slice_seconds
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, Task, int]] = []  # (due, order, task, ticket)
