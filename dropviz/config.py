@@ -20,6 +20,10 @@ class Limit:
     hi: float | None = None
     choices: tuple[str, ...] = ()
     hi_open: bool = False  # p < 1, not p <= 1: p = 1 would drop every unit
+    # The widget: a slider moving in `step`, or one that stops only at `options` (a value from a
+    # link between them is added as one more stop). Neither narrows what the field accepts.
+    step: float | None = None
+    options: tuple[float, ...] = ()
 
     def describe(self) -> str:
         if self.choices:
@@ -33,21 +37,26 @@ OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 
 LIMITS: dict[str, Limit] = {
-    "p": Limit("probability of DROPPING each hidden unit (0 = no dropout; not the keep probability)", 0.0, 1.0, hi_open=True),
-    "width": Limit("hidden units per layer", 1, 1024),
-    "depth": Limit("number of hidden layers, each followed by ReLU and dropout", 1, 6),
-    "epochs": Limit("training iterations; each is one full-batch step (the source calls them epochs)", 1, 20_000),
+    "p": Limit("probability of DROPPING each hidden unit (0 = no dropout; not the keep probability)", 0.0, 1.0, hi_open=True, step=0.01),
+    "width": Limit("hidden units per layer", 1, 1024,
+                   options=(1, 2, 4, 8, 16, 32, 64, 128, 200, 256, 512, 1024)),  # 200: the source's width
+    "depth": Limit("number of hidden layers, each followed by ReLU and dropout", 1, 6, step=1),
+    "epochs": Limit("training iterations; each is one full-batch step (the source calls them epochs)", 1, 20_000,
+                    options=(10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000)),
     "lr": Limit("learning rate of the optimizer", 1e-5, 10.0),
     "optimizer": Limit("sgd = SGD with momentum 0.9 (as the source); adam = Adam", choices=OPTIMIZERS),
     "weight_decay": Limit("L2 penalty added by the optimizer (0 = none)", 0.0, 1.0),
-    "n_points": Limit("number of noisy training points", 2, 500),
-    "noise": Limit("standard deviation of the noise added to the training targets", 0.0, 3.0),
+    "n_points": Limit("number of noisy training points", 2, 500, options=(2, 5, 10, 20, 30, 50, 100, 200, 500)),
+    "noise": Limit("standard deviation of the noise added to the training targets", 0.0, 3.0, step=0.05),
     "seed": Limit("random seed for data, initial weights and dropout masks", 0, 2**31 - 1),
+    "n_seeds": Limit("seeds trained side by side (seed, seed+1, …): the verdict counts on how many dropout wins", 1, 10),
     "dataset": Limit("target function; 'source' = the source demo's line with its same-x test points", choices=DATASETS),
     "variant": Limit("dropout implementation: inverted (scale 1/(1-p) in training), vanilla (scale at test), torch (F.dropout)", choices=VARIANTS),
     "device": Limit("where to train: auto picks CUDA when available", choices=DEVICES),
-    "snapshot_every": Limit("iterations between two snapshots sent to the charts", 1, 1000),
-    "mc_samples": Limit("dropout masks sampled at test time for the MC-dropout band (0 = off)", 0, 200),
+    "snapshot_every": Limit("iterations between two snapshots sent to the charts", 1, 1000,
+                            options=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
+    "mc_samples": Limit("dropout masks sampled at test time for the MC-dropout band (0 = off)", 0, 200,
+                        options=(0, 2, 5, 10, 20, 50, 100, 200)),  # 1 mask has no spread: no band
 }
 
 
@@ -65,6 +74,7 @@ class LabConfig:
     n_points: int = 10  # training points
     noise: float = 0.5  # std of the training noise
     seed: int = 1  # seeds data, weights and masks
+    n_seeds: int = 1  # pairs trained: seed, seed + 1, …; the charts show the first, the verdict counts all
     dataset: str = "source"  # see DATASETS
     variant: str = "inverted"  # see VARIANTS
     device: str = "auto"  # auto / cpu / cuda
@@ -79,6 +89,12 @@ class LabConfig:
     def ps(self) -> tuple[float, ...]:
         """Drop probabilities of the models trained together: baseline first."""
         return (0.0, self.p)
+
+    def models(self) -> list[tuple[float, int]]:
+        """(p, seed) of every model the lab trains, in training order: the pair `ps` for seed, seed + 1,
+        …, n_seeds of them, the config's own seed first (its pair is the one the charts show)."""
+        seeds = [(self.seed + k) % (int(LIMITS["seed"].hi) + 1) for k in range(self.n_seeds)]  # past 2³¹ - 1: 0, 1, …
+        return [(p, seed) for seed in seeds for p in self.ps]
 
     def with_(self, **changes: Any) -> "LabConfig":
         """A copy with some fields changed (validated)."""

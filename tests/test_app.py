@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dropviz.config import PRESETS, LabConfig
+from dropviz.i18n import catalog
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
@@ -66,7 +67,7 @@ def wait_for_iteration(at: AppTest, at_least: int, timeout: float = 20) -> int:
 
 def test_defaults_render_without_exception_and_start_training():
     at = open_page(epochs="200", width="16")
-    labels = [s.label for s in at.slider]
+    labels = [s.label for s in at.slider] + [s.label for s in at.select_slider]
     assert {"Drop probability p", "Hidden width", "Epochs"} <= set(labels)
     assert [b.label for b in at.button] == ["Train", "Pause", "Step", "Reset"]
     p_help = at.slider(key="w_p").help
@@ -113,7 +114,7 @@ def test_malformed_query_values_are_clamped_with_a_visible_warning():
     warning = " ".join(w.value for w in at.warning)
     for field in ("p:", "width:", "epochs:", "lr:", "noise:", "dataset:"):
         assert field in warning
-    assert at.slider(key="w_width").value == 1
+    assert at.select_slider(key="w_width").value == 1
     assert at.session_state["w_lr"] == 10.0
     assert at.session_state["w_p"] == LabConfig().p
 
@@ -157,3 +158,58 @@ def test_divergence_shows_a_message_not_a_traceback():
         at.run()
     assert not at.exception
     assert "learning rate" in " ".join(w.value for w in at.warning)
+
+
+def test_a_link_can_start_from_a_preset():
+    at = open_page(preset="classroom", p="0.3", epochs="100")
+    config = viewer_config(at)
+    assert (config.dataset, config.n_points, config.noise) == tuple(PRESETS["classroom"][k] for k in ("dataset", "n_points", "noise"))
+    assert (config.p, config.epochs) == (0.3, 100)  # the link's own values win over the preset's
+
+
+def test_sliders_move_in_useful_steps_and_keep_a_links_value_between_them():
+    at = open_page(epochs="100", width="150")
+    width = at.select_slider(key="w_width")
+    stops = [int(o.replace(",", "")) for o in width.options]
+    assert {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024} <= set(stops) and len(stops) <= 16
+    assert 150 in stops and width.value == 150
+    epochs = [int(o.replace(",", "")) for o in at.select_slider(key="w_epochs").options]
+    assert epochs[0] >= 10 and len(epochs) <= 20 and 2000 in epochs
+
+
+def test_one_mc_sample_is_raised_to_two_with_a_notice():
+    at = open_page(epochs="50", width="8", mc_samples="1")
+    assert viewer_config(at).mc_samples == 2
+    assert "mc_samples" in " ".join(w.value for w in at.warning)
+
+
+def test_choice_values_are_shown_in_the_pages_language():
+    at = open_page(epochs="50", width="8", lang="zh")
+    at.session_state["lab_advanced"] = True
+    at.run()
+    zh = catalog("zh")
+    assert at.selectbox(key="w_optimizer").options == [zh["lab.options.optimizer.sgd"], zh["lab.options.optimizer.adam"]]
+    assert zh["lab.options.variant.inverted"] in at.selectbox(key="w_variant").options
+    assert "sgd" not in at.selectbox(key="w_optimizer").options
+
+
+def test_a_paused_run_says_paused_and_no_speed_of_showing():
+    at = open_page(epochs="2000", width="8")
+    wait_for_iteration(at, 1)
+    at.button(key="b_pause").click().run()
+    wait_for_iteration(at, 1)
+    line = next(m.value for m in at.markdown if m.value.startswith("**Iteration"))
+    # right after where it stands, the state: not the replay's iterations/s first (the old line read
+    # "… · 1,550 iterations/s · device: cpu · paused")
+    assert line.split("**")[2].startswith(" · paused") and "shown at" not in line, line
+
+
+def test_a_flat_prediction_is_named_as_collapsed():
+    from types import SimpleNamespace
+    import numpy as np
+    from dropviz.ui.page import collapse_notes
+    x = np.linspace(-1, 1, 50)
+    snap = SimpleNamespace(ps=np.array([0.0, 0.5]), pred=np.stack([np.full(50, 0.3), 1.5 * x]),
+                           data=SimpleNamespace(y_train=1.5 * x))
+    notes = collapse_notes(snap)
+    assert len(notes) == 1 and "p = 0 " in notes[0]

@@ -8,7 +8,7 @@ import logging
 import streamlit as st
 
 from . import urlstate
-from .common import language_picker, projector_css, t
+from .common import language_picker, page_css, projector_css, t
 from .live_chart import preload_plotly
 
 log = logging.getLogger("dropviz")
@@ -27,14 +27,14 @@ NAV_KEY = {"lab": "lab.nav"}
 
 
 def run() -> None:
+    projector_css()  # first, on every run: the page is never drawn without its layout
     urlstate.keep_all()  # settings survive a visit to another page
     language_picker()
-    projector_css()
     # The lab is the default page, served at "/" (a default page has no path of its own).
     pages = [st.Page(_guarded(name, module), title=t(NAV_KEY.get(name, f"{name}.nav")),
                      **({"default": True} if name == "lab" else {"url_path": name})) for name, module in PAGES.items()]
     with st.sidebar:  # invisible: plotly.js starts loading while the first run starts
-        preload_plotly()
+        preload_plotly(page_css())
     st.navigation(pages).run()
 
 

@@ -96,9 +96,54 @@ def classroom_query() -> dict[str, str]:
     return out
 
 
-def projector_css() -> None:
-    """Larger type for a projector (?big=1)."""
+# Layout for a class: charts on the first screen of a 1280×720 projector and a 1366×768 laptop, and
+# on a phone p in a bar that stays at the top (sticky) above the fit. Selectors are Streamlit 1.67's
+# test ids and the `st-key-<key>` classes of our keyed containers; checked by tests/browser/test_layout_e2e.py.
+LAYOUT_CSS = """
+[data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }  /* the header is 3.75rem */
+h1 { font-size: 2rem !important; padding: 0 0 0.25rem !important; }
+[data-testid="stSidebarNav"] a span { white-space: normal !important; overflow: visible !important;
+  text-overflow: clip !important; }
+[data-testid="stSidebarNav"] a { height: auto !important; min-height: 2rem; }
+.st-key-dropviz-buttons button p, .st-key-dropviz-downloads button p { white-space: nowrap; }
+.st-key-dropviz-buttons { row-gap: 0.4rem; }
+.katex-display { overflow-x: auto; overflow-y: hidden; padding: 0.2rem 0; }
+@media (max-width: 640px) {
+  h1 { font-size: 1.4rem !important; }
+  [data-testid="stMainBlockContainer"] { padding: 3.5rem 0.75rem 3rem; }
+  .st-key-dropviz-controls { position: sticky; top: 3.5rem; z-index: 99; padding: 0.25rem 0 0.4rem;
+    background: var(--dropviz-bg, #fff); box-shadow: 0 6px 6px -6px rgba(0, 0, 0, 0.25); }
+  .st-key-dropviz-controls [data-testid="stHorizontalBlock"] { gap: 0.25rem; }
+  .st-key-dropviz-buttons button { padding: 0.25rem 0.6rem; min-height: 2.25rem; }
+}
+"""
+# ?big=1: everything measured in rem grows by a quarter (Streamlit sizes its text and spacing in rem;
+# the charts get their own big fonts, lab_charts/figures big=True). Slider values sit above their
+# thumbs' tick labels, not on them.
+BIG_CSS = """
+html { font-size: 20px !important; }
+h1 { font-size: 1.5rem !important; }
+[data-testid="stMainBlockContainer"] { padding-left: 2rem; padding-right: 2rem; }
+[data-testid="stMainBlockContainer"] [data-testid="stVerticalBlock"] { gap: 0.6rem; }
+[data-testid="stSidebar"][aria-expanded="true"] { min-width: 340px !important; max-width: 340px !important; }
+[data-testid="stSliderThumbValue"] { top: -1.6em !important; }
+[data-testid="stSlider"] { padding-top: 0.35rem; }
+"""
+
+
+def page_css() -> str:
+    """The page's CSS: the layout, and the projector's larger type when the link says ?big=1."""
+    return LAYOUT_CSS + (BIG_CSS if big() else "")
+
+
+def big() -> bool:
+    """The projector view (?big=1): larger type and taller charts."""
     hidden("")
-    if st.session_state.big:
-        st.html("<style>html, .stMarkdown, .stSlider, label, p, li { font-size: 1.35rem !important; }"
-                " h1 { font-size: 3rem !important; }</style>")
+    return bool(st.session_state.big)
+
+
+def projector_css() -> None:
+    """The page's CSS as the run's first element, the same on every run (so a rerun never draws the
+    page without it); live_chart.preload_plotly also puts it in the document's head, where no rerun
+    can remove it."""
+    st.html(f"<style>{page_css()}</style>")

@@ -1,4 +1,4 @@
-"""The lab's five live charts of a snapshot, encoded once for every viewer of that run.
+"""The lab's six live charts of a snapshot, encoded once for every viewer of that run.
 
 The page sends them inline on a script run; server.py's frames route sends newer ones while the
 run trains, without a script run per frame.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gzip
 import weakref
+
+import numpy as np
 
 from .. import figures
 from ..i18n import translator
@@ -20,7 +22,15 @@ CHARTS = {  # key → (figure function, height); all but the first two hide with
     "fit": (figures.fit_figure, 360), "loss": (figures.loss_figure, 360),
     "masks": (figures.masks_figure, 360), "norms": (figures.weight_norm_figure, 360),
     "hist": (figures.weight_hist_figure, 260),
+    "seeds": (figures.seeds_figure, 360),  # each seed's test loss, p = 0 vs dropout: for beside "loss"
 }
+# ?big=1 (projector): 16 px text needs more room where panels are small; the fit and the loss keep
+# theirs, so both stay on a 1280×720 screen.
+BIG_HEIGHTS = {"norms": 440, "hist": 300}
+
+
+def chart_height(key: str, big: bool = False) -> int:
+    return BIG_HEIGHTS.get(key, CHARTS[key][1]) if big else CHARTS[key][1]
 
 
 MB = 1 << 20
@@ -48,30 +58,36 @@ def _keep(cache: ByteLRU, snap: Snapshot | None, key: tuple, value, size: int) -
     cache.put((id(snap), *key), (ref, value), size)
 
 
-def encoded_charts(snap: Snapshot, language: str, version: int | None = None) -> dict[str, Encoded]:
-    """Every chart of a snapshot, built and encoded once however many viewers watch that run."""
-    charts = _cached(_encoded, snap, (language, version))
+def encoded_charts(snap: Snapshot, language: str, version: int | None = None, big: bool = False) -> dict[str, Encoded]:
+    """Every chart of a snapshot, built and encoded once however many viewers watch that run
+    (per language, and per size: `big` is the projector's, with 16 px text)."""
+    charts = _cached(_encoded, snap, (language, version, big))
     if charts is None:
         tr = translator(language)
-        charts = {key: encode(make(snap, t=tr), key=key, height=height, version=version)
-                  for key, (make, height) in CHARTS.items()}
-        _keep(_encoded, snap, (language, version), charts, sum(map(len, charts.values())))
+        charts = {key: encode(make(snap, t=tr, big=big), key=key, height=chart_height(key, big), version=version)
+                  for key, (make, _) in CHARTS.items()}
+        _keep(_encoded, snap, (language, version, big), charts, sum(map(len, charts.values())))
     return charts
 
 
-def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str, keys: tuple[str, ...]) -> bytes:
-    charts = encoded_charts(snap, language, version) if isinstance(snap, Snapshot) else {}
+def _frame_body(snap: Snapshot | None, version: int, final: bool, language: str, keys: tuple[str, ...],
+                big: bool) -> bytes:
+    charts = encoded_charts(snap, language, version, big) if isinstance(snap, Snapshot) else {}
     parts = b",".join(b'"%s":%s' % (key.encode(), charts[key]) for key in keys if key in charts)
-    at = b'"iteration":%d,"total":%d,' % (snap.iteration, snap.total) if isinstance(snap, Snapshot) else b""
+    # The status line's live part (live_chart.js): where the run is, and the pace it is shown at.
+    at = b'"iteration":%d,"total":%d,"its_per_sec":%.1f,"status":"%s",' % (
+        snap.iteration, snap.total, snap.its_per_sec if np.isfinite(snap.its_per_sec) else 0.0,
+        snap.status.encode()) if isinstance(snap, Snapshot) else b""
     return b'{"version":%d,"final":%s,%s"charts":{%s}}' % (version, b"true" if final else b"false", at, parts)
 
 
-def frame_body(frame: Frame, language: str, keys: tuple[str, ...], gzipped: bool) -> bytes:
-    """A viewer's frame as the JSON the page's chart module reads: version, final, iteration and
-    total, and the charts named in `keys` (none while the run is queued or starting). Made, and
-    gzipped, once per snapshot and language, whoever asks."""
+def frame_body(frame: Frame, language: str, keys: tuple[str, ...], gzipped: bool, big: bool = False) -> bytes:
+    """A viewer's frame as the JSON the page's chart module reads: version, final, iteration,
+    total, the pace (iterations per second it is shown at) and the run's status, and the charts
+    named in `keys` (none while the run is queued or starting). Made, and gzipped, once per
+    snapshot, language and size, whoever asks."""
     snap = frame.shown if isinstance(frame.shown, Snapshot) else None
-    key = (frame.version, frame.final, language, keys)
+    key = (frame.version, frame.final, language, keys, big)
     made = _cached(_frames, snap, key)
     if made is None:
         body = _frame_body(snap, *key)

@@ -207,19 +207,35 @@ def compact_figure(figure: go.Figure | dict) -> tuple[dict, dict | None]:
     return d, template
 
 
-def preload_plotly() -> None:
-    """Start loading plotly.js as the page opens, not when the first chart's data arrives."""
+def preload_plotly(css: str = "") -> None:
+    """Start loading plotly.js as the page opens, not when the first chart's data arrives; and put
+    the page's `css` (common.page_css: ours, never from a URL) into the document's head, where no
+    rerun removes it (an element of the script's output is gone for a moment while a rerun redraws)."""
     _component(key="dropviz-plotly-preload", height=0,
-               data={"preload": True, "plotly_js": _plotly_url(), "module": module_url()})
+               data={"preload": True, "plotly_js": _plotly_url(), "module": module_url(), "css": css})
 
 
-def stream(url: str, after: int, final: bool, keys: list[str], language: str) -> None:
+def stream(url: str, after: int, final: bool, keys: list[str], language: str, big: bool = False,
+           on_ended=None) -> None:
     """Let the page's charts named `keys` fetch their newer frames from `url` (server.py's frames
-    route), starting after version `after`; nothing to fetch once `final`."""
+    route; the projector's charts when `big`), starting after version `after`; nothing to fetch once
+    `final`. `on_ended`: called in the rerun that the chart module asks for when the stream brings
+    the run's last frame."""
     _component(key="dropviz-live-stream", height=0,
                data={"stream": url, "after": after, "final": final, "charts": ",".join(keys), "lang": language,
-                     "module": module_url()},
-               on_lost_change=_redraw_lost)
+                     "big": bool(big), "module": module_url()},
+               on_lost_change=_redraw_lost, on_ended_change=on_ended or _nothing)
+
+
+def status(texts: dict) -> None:
+    """The status line (page.status_texts), drawn by the chart module and moved on by every streamed
+    frame (its iteration, total and pace), so it needs no rerun of its own. Plain text: the module
+    sets textContent, never markup."""
+    _component(key="dropviz-live-status", data={"status": texts, "module": module_url()})
+
+
+def _nothing() -> None:
+    pass
 
 
 def _redraw_lost() -> None:

@@ -1,16 +1,19 @@
-"""The lab page: sidebar settings → the shared runner → live charts, and a status in a timed fragment.
+"""The lab page: controls above the charts, the shared runner, live charts and a status line.
 
-Follow a slider: controls.sidebar() stores it in session_state, controls.read_config() makes the
-LabConfig, runner.watch() starts (or joins) the background job that runs train.run(config), and
-the charts show figures.*(runner.latest()). Under `streamlit run app.py` the charts then stream
-their newer frames from server.py's frames route, five a second, while the fragment reruns only
-for the status line; elsewhere (AppTest) the fragment redraws the charts too.
+Follow a slider: controls.top_bar()/sidebar() store it in session_state, controls.read_config()
+makes the LabConfig, runner.watch() starts (or joins) the background job that runs
+train.run(config), and the charts show figures.*(runner.latest()). Under `streamlit run app.py` the
+charts and the status line's live part (iteration, progress, pace) then stream their newer frames
+from server.py's frames route, five a second, drawn by live_chart.js; a fragment reruns only every
+few seconds (and when the run pauses or ends) for what the numbers say. Elsewhere (AppTest) the
+fragment redraws the status and the charts itself.
 """
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -20,25 +23,31 @@ from ..budget import budget_problem
 from ..runner import FRAME_INTERVAL, Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from . import assets, controls, live_chart
-from .common import get_runner, hidden, lang, t, viewer_id
-from .lab_charts import CHARTS, encoded_charts
+from .common import big, get_runner, hidden, lang, t, viewer_id
+from .lab_charts import CHARTS, chart_height, encoded_charts
 from .server import frames_url
 
 __all__ = ["render", "get_runner"]
 
 PAUSED_POLL = 3.0  # seconds between polls of a paused run: well inside the runner's lease
 RERUNS_PER_SECOND = 25.0  # script reruns one server process serves in total; more and it stalls (load test)
-STATUS_INTERVAL = 0.5  # seconds between reruns for the status line alone, when the charts stream
+# Seconds between reruns of the fragment while the charts stream: the status line's live part comes
+# with every frame (live_chart.js), so the fragment is left only what the numbers say (the verdict,
+# notes), and a run's end or pause reruns the page at once. Was 0.5 s: ~3.9 ms of server CPU per
+# rerun, 0.3 of a core for a class of 40, to move an iteration counter.
+STATUS_INTERVAL = 3.0
+COLLAPSED = 0.05  # a prediction whose spread over x is below 5% of the targets' is a flat line
 
 
 def render() -> None:
     notices = controls.load_url_once()
-    pressed = controls.sidebar()
+    st.title(t("lab.title"))
+    pressed, link_slot = controls.top_bar()
+    controls.sidebar()
     config = controls.read_config()
     controls.sync_url(config)
+    _copy_link(link_slot, config)
 
-    st.title(t("lab.title"))
-    st.markdown(t("lab.subtitle"))
     if notices:
         st.warning(t("lab.url_warning") + "\n\n- " + "\n- ".join(notices))
     if config.p >= 0.9:
@@ -58,7 +67,16 @@ def render() -> None:
     if streaming:
         _streamed_charts(runner, viewer, config, live)
     if not hidden("explain"):
-        _explain_and_share(config)
+        _explain(config)
+
+
+def _copy_link(slot, config: LabConfig) -> None:
+    """Copy link, in the top bar: the page's URL with these settings, to copy from its code box."""
+    with slot.popover(t("lab.copy_link"), icon=":material/link:"):
+        query = "&".join(f"{k}={v}" for k, v in controls.page_query(config).items())
+        base = st.context.url.split("?")[0] if st.context.url else ""
+        st.caption(t("lab.link_caption"))
+        st.code(base + ("?" + query if query else ""), language=None, wrap_lines=True)
 
 
 def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) -> Job:
@@ -83,8 +101,8 @@ def poll_interval(runner: Runner, streaming: bool = False) -> float:
 
     One server process manages about RERUNS_PER_SECOND script reruns (measured with
     tests/load/load_test.py); past that, everyone's updates stall. Without the chart stream
-    every chart frame is such a rerun, five a second; with it (server.py) the reruns only move
-    the status line, twice a second: a rerun costs the server ~10 ms, a streamed frame ~1 ms.
+    every chart frame is such a rerun, five a second; with it (server.py) the charts and the status
+    line's counter stream, and the reruns only refresh the verdict, every STATUS_INTERVAL.
     """
     return max(STATUS_INTERVAL if streaming else FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
 
@@ -95,7 +113,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
-    with st.container():  # one block whatever it holds, so the charts below never move or remount
+    with st.container(key="dropviz-status-block"):  # one block whatever it holds, so the charts below never move
         if job.error:
             st.error(job.error + " " + t("lab.error_hint"))
         if isinstance(snap, Queued):
@@ -103,7 +121,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         elif snap is None:
             st.info(t("lab.starting"))
         else:
-            _status(snap, job)
+            _status(snap, job, streamed=not charts)
     if charts and (shown := _shown(snap, None)) is not None:
         _charts(shown)
     if charts and isinstance(snap, Snapshot) and not live:
@@ -129,26 +147,72 @@ def _streamed_charts(runner: Runner, viewer: str, config: LabConfig, live: bool)
         return
     # Before the first snapshot, empty charts: the stream fills them without waiting for a rerun.
     _charts(_shown(frame.shown, frame.version))
-    live_chart.stream(frames_url(viewer), frame.version, frame.final, _chart_keys(), lang())
+    live_chart.stream(frames_url(viewer), frame.version, frame.final, _chart_keys(), lang(), big(),
+                      on_ended=_run_ended)
     if isinstance(frame.shown, Snapshot) and not live:
         _downloads(frame.shown, config)
 
 
-def _status(snap: Snapshot, job: Job) -> None:
-    line = t("lab.status", it=f"{snap.iteration:,}", total=f"{snap.total:,}", rate=f"{snap.its_per_sec:,.0f}",
-             device=snap.device)
+def _run_ended() -> None:
+    """The stream saw the run's last frame: this rerun draws the page of a finished run."""
+
+
+def status_texts(snap: Snapshot, job: Job, version: int | None = None) -> dict:
+    """The status line, as live_chart.js draws it and moves it on with each frame: `head` takes the
+    frame's {it} and {total}; then `pace` ({pace}: iterations per second the run is shown at) while
+    it trains, or `paused_text` / `finished`; then `tail`, which changes only between reruns: the
+    real training speed, the device, the watchers. `version`: the frame these numbers belong to."""
+    paused = bool(job.control.paused and not job.finished)
+    tail = ""
+    task = getattr(job, "task", None)
+    cpu = getattr(task, "cpu_seconds", 0.0) if task is not None else 0.0
+    if cpu > 0.5 and snap.iteration:  # measured long enough to mean something
+        tail += t("lab.speed", speed=_count(snap.iteration / cpu))
+    tail += t("lab.device", device=snap.device)
     if not job.private:
-        line += t("lab.watched_by", n=len(job.viewers))
-    if job.control.paused and not job.finished:
-        line += t("lab.paused")
-    st.markdown(line)
-    st.progress(snap.iteration / snap.total)
+        tail += t("lab.watched_by", n=len(job.viewers))
+    return {"head": t("lab.status_head"), "pace": t("lab.pace"), "paused_text": t("lab.paused"),
+            "finished": t("lab.finished"), "paused": paused, "tail": tail, "it": snap.iteration,
+            "total": snap.total, "rate": snap.its_per_sec if np.isfinite(snap.its_per_sec) else 0.0,
+            "run": snap.status, "version": version}
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def _status(snap: Snapshot, job: Job, streamed: bool = False) -> None:
+    frame = get_runner().frame(viewer_id()) if streamed else None
+    texts = status_texts(snap, job, frame.version if frame is not None else None)
+    if streamed:  # drawn and moved on by live_chart.js with every frame
+        live_chart.status(texts)
+    else:
+        state = (texts["finished"] if snap.finished else texts["paused_text"] if texts["paused"]
+                 else texts["pace"].format(pace=_count(texts["rate"])))
+        head = texts["head"].format(it=_count(snap.iteration), total=_count(snap.total))
+        st.markdown(f"**{head}**" + state + texts["tail"])
+        st.progress(snap.iteration / max(snap.total, 1))
     if snap.device_note:
         st.caption(snap.device_note)
     if snap.status == "diverged" or snap.diverged.any():
         st.warning(snap.message)
     elif snap.iteration:
+        for note in collapse_notes(snap):
+            st.warning(note)
         st.markdown(verdict(snap))
+
+
+def collapse_notes(snap: Snapshot) -> list[str]:
+    """A model whose prediction is flat (its spread over x under COLLAPSED of the targets'), named."""
+    if snap.data is None or snap.pred.size == 0:
+        return []
+    target = float(np.std(snap.data.y_train))
+    notes = []
+    for m, p in enumerate(snap.ps):
+        spread = float(np.std(snap.pred[m]))
+        if np.isfinite(spread) and target > 0 and spread < COLLAPSED * target:
+            notes.append(t("lab.collapsed", p=f"{float(p):g}", spread=f"{spread:.2g}", target=f"{target:.2g}"))
+    return notes
 
 
 def verdict(snap: Snapshot) -> str:
@@ -172,12 +236,12 @@ def _chart_keys() -> list[str]:
 def _charts(shown: tuple[Snapshot, int | None] | None) -> None:
     """The charts of (snapshot, version), or empty ones (None)."""
     keys = _chart_keys()
-    charts = encoded_charts(shown[0], lang(), shown[1]) if shown else \
-        {key: live_chart.placeholder(key=key, height=CHARTS[key][1]) for key in keys}
+    charts = encoded_charts(shown[0], lang(), shown[1], big()) if shown else \
+        {key: live_chart.placeholder(key=key, height=chart_height(key, big())) for key in keys}
     for row in (keys[0:2], keys[2:4], keys[4:]):
         for col, key in zip(st.columns(len(row)) if len(row) > 1 else [st.container()], row):
             with col:
-                live_chart.live_chart(charts[key], key=key, height=CHARTS[key][1])
+                live_chart.live_chart(charts[key], key=key, height=chart_height(key, big()))
 
 
 def _downloads(snap: Snapshot, config: LabConfig) -> None:
@@ -188,19 +252,17 @@ def _downloads(snap: Snapshot, config: LabConfig) -> None:
         table[f"test_loss_p{p:g}"] = h["test"][:, m]
     csv = pd.DataFrame(table).to_csv(index=False)
     report = json.dumps({"settings": config.to_dict(), "metrics": final_metrics(snap)}, indent=2)
-    a, b, c, d = st.columns([1, 1, 1, 2])
-    a.download_button(t("lab.download_csv"), csv, "dropviz-loss.csv", "text/csv")
-    b.download_button(t("lab.download_json"), report, "dropviz-run.json", "application/json")
-    c.download_button(t("lab.download_script"), pytorch_script(config), "dropviz_run.py", "text/x-python")
-    d.caption(t("lab.png_hint"))
+    row = st.container(horizontal=True, key="dropviz-downloads")
+    row.download_button(t("lab.download_csv"), csv, "dropviz-loss.csv", "text/csv", icon=":material/download:")
+    row.download_button(t("lab.download_json"), report, "dropviz-run.json", "application/json",
+                        icon=":material/download:")
+    row.download_button(t("lab.download_script"), pytorch_script(config), "dropviz_run.py", "text/x-python",
+                        icon=":material/download:")
+    st.caption(t("lab.png_hint"))
 
 
-def _explain_and_share(config: LabConfig) -> None:
-    left, right = st.columns([3, 2])
-    with left.expander(t("lab.explain_title"), expanded=True):
+def _explain(config: LabConfig) -> None:
+    """What dropout does, below the charts: the page's subtitle, then the formula."""
+    st.markdown(t("lab.subtitle"))
+    with st.expander(t("lab.explain_title"), expanded=True):
         st.markdown(t("lab.explain_body"))
-    with right.popover(t("lab.copy_link"), use_container_width=True):
-        query = "&".join(f"{k}={v}" for k, v in controls.page_query(config).items())
-        base = st.context.url.split("?")[0] if st.context.url else ""
-        st.caption(t("lab.link_caption"))
-        st.code(base + ("?" + query if query else ""), language=None)

@@ -45,8 +45,10 @@ def frames_url(viewer: str) -> str:
 
 def warm_up() -> None:
     """Import the pages while the server starts, not in the first visitor's script run: it waited
-    ~0.3 s for them (pandas, mostly) on top of everything else a first page waits for."""
+    ~0.3 s for them (pandas, mostly) on top of everything else a first page waits for. And start
+    the runner, whose worker processes take a few seconds to import torch."""
     from . import app, page  # noqa: F401
+    get_runner()
 
 
 def routes() -> list[Route]:
@@ -67,7 +69,7 @@ async def _asset(request: Request) -> Response:
 
 
 async def _frames(request: Request) -> Response:
-    """?after=<version the page has>&lang=<language>&charts=fit,loss,…; 204 when nothing newer came."""
+    """?after=<version the page has>&lang=<language>&charts=fit,loss,…[&big=1]; 204 when nothing newer came."""
     viewer = request.path_params["viewer"]
     try:
         after = int(request.query_params.get("after", "-1"))
@@ -75,6 +77,7 @@ async def _frames(request: Request) -> Response:
         after = -1
     language = request.query_params.get("lang", "en")
     keys = tuple(k for k in request.query_params.get("charts", "").split(",") if k in CHARTS)
+    big = request.query_params.get("big", "") == "1"  # the projector's charts (16 px text)
     if not VIEWER_ID.fullmatch(viewer) or language not in LANGS:
         return Response("bad request", status_code=400, media_type="text/plain")
     runner, deadline = get_runner(), time.monotonic() + LONG_POLL_SECONDS
@@ -92,7 +95,7 @@ async def _frames(request: Request) -> Response:
     gzipped = _accepts_gzip(request)
     # Built and compressed in a worker thread: the first viewer of a snapshot pays ~2 ms (figures,
     # encoding, gzip), the rest get the cached bytes; the event loop serves everyone meanwhile.
-    body = await asyncio.to_thread(frame_body, frame, language, keys, gzipped)
+    body = await asyncio.to_thread(frame_body, frame, language, keys, gzipped, big)
     return _encoded(body, gzipped, "application/json", {"Cache-Control": "no-store"})
 
 

@@ -10,10 +10,10 @@ from ...lessons.costs import RESOLUTION, BNStats, bn_curve, bn_variance, converg
 from ...lessons.sweep import SweepSpec, over_budget
 from ...budget import BUDGET_GFLOP
 from .. import urlstate
-from ..common import hidden, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import lab_config, live, settings_line, url_warning
+from .shared import intro, lab_config, live, settings_line, url_warning
 
 PAGE = "costs"
 PARAMS = {
@@ -32,7 +32,7 @@ def render() -> None:
     url_warning(PAGE, changed, lab_notices)
     st.subheader(t("costs.conv_heading"))
     if not hidden("explain"):
-        st.markdown(t("costs.conv_intro"))
+        intro(t("costs.conv_intro"))
     a, b, c = st.columns(3)
     a.slider(t("costs.labels.p1"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p1"))
     b.slider(t("costs.labels.p2"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p2"))
@@ -59,7 +59,7 @@ def render() -> None:
 
 def _draw_convergence(spec: SweepSpec, snap, running: bool, target: float) -> None:
     reached = iterations_to(snap.history, target)
-    live_chart(convergence_figure(snap.history, snap.ps, target, reached, snap.total, t=translator(lang())),
+    live_chart(convergence_figure(snap.history, snap.ps, target, reached, snap.total, t=translator(lang()), big=big()),
                key="costs-convergence")
     st.markdown(_convergence_text(snap, reached, target, running))
 
@@ -89,7 +89,7 @@ def _bn_numbers(p: float) -> tuple[list[BNStats], BNStats]:
 
 def _bn(p: float) -> None:
     curve, s = _bn_numbers(p)
-    live_chart(bn_figure(curve, p, t=translator(lang())), key="costs-bn", height=360)
+    live_chart(bn_figure(curve, p, t=translator(lang()), big=big()), key="costs-bn", height=360)
     fields = dict(p=f"{p:g}", train_in=f"{s.train_in:.3g}", eval_in=f"{s.eval_in:.3g}", running=f"{s.running:.3g}",
                   predicted=f"{s.predicted:.3g}", train_out=f"{s.train_out:.3g}", eval_out=f"{s.eval_out:.3g}",
                   ratio=f"{s.train_in / s.eval_in:.2f}", scale=f"{(s.eval_out / s.train_out) ** 0.5:.2f}")

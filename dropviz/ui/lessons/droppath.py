@@ -9,10 +9,10 @@ from ...lesson_figures import droppath as figures
 from ...lessons import droppath
 from ...lessons.experiment import Experiment
 from .. import urlstate
-from ..common import hidden, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import computed
+from .shared import computed, intro
 
 PAGE = "droppath"
 PARAMS = {
@@ -26,7 +26,7 @@ def render() -> None:
     st.title(t("droppath.title"))
     if changed:
         st.warning(t("droppath.url_warning", names=", ".join(changed)))
-    st.markdown(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES))
+    intro(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES))
     _controls()
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS)
@@ -35,10 +35,10 @@ def render() -> None:
     if r is None:
         return
     tr = translator(lang())
-    live_chart(figures.masks_figure(r, tr), key="droppath-masks", height=380)
+    live_chart(figures.masks_figure(r, tr, big=big()), key="droppath-masks", height=380)
     left, right = st.columns([2, 3])
     with left:
-        live_chart(figures.rates_figure(r, tr), key="droppath-rates", height=340)
+        live_chart(figures.rates_figure(r, tr, big=big()), key="droppath-rates", height=340)
     with right:
         st.markdown(_table(r))
     if not hidden("explain"):

@@ -14,10 +14,10 @@ from ...lesson_figures import ensemble as figures
 from ...lessons import ensemble
 from ...lessons.experiment import Experiment
 from .. import controls, urlstate
-from ..common import hidden, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import computed
+from .shared import computed, intro
 
 PAGE = "ensemble"
 PARAMS = {
@@ -52,7 +52,7 @@ def render() -> None:
     st.title(t("ensemble.title"))
     if changed or notices:
         st.warning(t("ensemble.url_warning", names=", ".join(changed + notices)))
-    st.markdown(t("ensemble.intro"))
+    intro(t("ensemble.intro"))
     _controls()
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS, lab=lab_config)  # with the lab's settings: a shared link trains the same model
@@ -69,9 +69,9 @@ def render() -> None:
     tr = translator(lang())
     left, right = st.columns([3, 2])
     with left:
-        live_chart(figures.ensemble_figure(ens, tr), key="ensemble-curves", height=400)
+        live_chart(figures.ensemble_figure(ens, tr, big=big()), key="ensemble-curves", height=400)
     with right:
-        live_chart(figures.spread_figure(ens, tr), key="ensemble-spread", height=400)
+        live_chart(figures.spread_figure(ens, tr, big=big()), key="ensemble-spread", height=400)
     if masks < v["masks"]:
         st.caption(t("ensemble.masks_capped", used=masks, asked=v["masks"]))
     st.markdown(_claims(ens, v["act"]))

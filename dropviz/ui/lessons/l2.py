@@ -10,7 +10,7 @@ from ...lesson_figures.l2 import hist_figure, model_label, norm_figure, loss_fig
 from ...lessons.l2 import MODELS, L2Snapshot, L2Spec, shrinkage, spread
 from ...budget import BUDGET_GFLOP, run_cost
 from .. import urlstate
-from ..common import lang, t
+from ..common import big, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
 from .shared import live, opening, settings_line
@@ -49,10 +49,10 @@ def _draw(snap: L2Snapshot, running: bool) -> None:
     tr = translator(lang())
     left, right = st.columns(2)
     with left:
-        live_chart(loss_figure(snap, t=tr), key="l2-test")
+        live_chart(loss_figure(snap, t=tr, big=big()), key="l2-test")
     with right:
-        live_chart(norm_figure(snap, t=tr), key="l2-norms")
-    live_chart(hist_figure(snap, t=tr), key="l2-hist", height=300)
+        live_chart(norm_figure(snap, t=tr, big=big()), key="l2-norms")
+    live_chart(hist_figure(snap, t=tr, big=big()), key="l2-hist", height=300)
     st.markdown(_table(snap))
     st.markdown(_verdict(snap, running))
 

@@ -9,10 +9,10 @@ from ...lesson_figures import scaling as figures
 from ...lessons import scaling
 from ...lessons.experiment import Experiment
 from .. import urlstate
-from ..common import hidden, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
-from .shared import computed
+from .shared import computed, intro
 
 PAGE = "scaling"
 PARAMS = {
@@ -34,7 +34,7 @@ def render() -> None:
     st.title(t("scaling.title"))
     if changed:
         st.warning(t("scaling.url_warning", names=", ".join(changed)))
-    st.markdown(t("scaling.intro"))
+    intro(t("scaling.intro"))
     _controls()
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS)
@@ -46,9 +46,9 @@ def render() -> None:
     tr = translator(lang())
     left, right = st.columns(2)
     with left:
-        live_chart(figures.histogram_figure(r, tr), key="scaling-hist")
+        live_chart(figures.histogram_figure(r, tr, big=big()), key="scaling-hist")
     with right:
-        live_chart(figures.zoom_figure(r, tr), key="scaling-zoom")
+        live_chart(figures.zoom_figure(r, tr, big=big()), key="scaling-zoom")
     st.markdown(_table(r))
     st.markdown(_claims(r))
     if not hidden("explain"):

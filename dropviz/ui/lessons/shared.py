@@ -11,7 +11,7 @@ from ...config import LabConfig
 from ...lessons.experiment import Experiment, Result
 from ...runner import Queued
 from .. import controls, urlstate
-from ..common import get_runner, hidden, t, viewer_id
+from ..common import big, get_runner, hidden, t, viewer_id
 
 FRAME = 0.5  # seconds between redraws of a running lesson experiment
 
@@ -40,9 +40,19 @@ def opening(page: str, params: dict[str, urlstate.Param]) -> LabConfig:
     base, lab_notices = lab_config()
     st.title(t(f"{page}.title"))
     if not hidden("explain"):
-        st.markdown(t(f"{page}.intro"))
+        intro(t(f"{page}.intro"))
     url_warning(page, changed, lab_notices)
     return base
+
+
+def intro(text: str) -> None:
+    """A lesson's opening paragraph; on a projector (?big=1) folded under its title, so the first
+    chart is on the first screen (the teacher tells it, or unfolds it)."""
+    if big():
+        with st.expander(t("app.intro"), expanded=False):
+            st.markdown(text)
+    else:
+        st.markdown(text)
 
 
 def settings_line(config: LabConfig) -> str:

@@ -15,7 +15,7 @@ from ...lesson_figures.sweep import loss_vs_p_figure
 from ...lessons.sweep import SETTINGS, SweepSpec, over_budget, p_grid, seeds_from, setting_config, summarise, verdict
 from ...budget import BUDGET_GFLOP
 from .. import urlstate
-from ..common import lang, t
+from ..common import big, lang, t
 from ..live_chart import live_chart
 from ..urlstate import Param
 from .shared import live, opening, settings_line
@@ -58,7 +58,7 @@ def _controls() -> None:
 
 def _draw(spec: SweepSpec, snap, running: bool) -> None:
     s = summarise(snap, len(spec.seeds))
-    live_chart(loss_vs_p_figure(s, t=translator(lang())), key="sweep-loss", height=380)
+    live_chart(loss_vs_p_figure(s, t=translator(lang()), big=big()), key="sweep-loss", height=380)
     st.markdown(_verdict_text(s, snap, running))
 
 

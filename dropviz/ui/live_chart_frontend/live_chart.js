@@ -109,7 +109,7 @@ function show(c, d) {
 // Streaming (server.py's frames route): one long poll per page for every chart's newer frame, so
 // a frame costs the server a cached HTTP response, not a Streamlit script run.
 const stream = { url: null, viewer: null, after: -1, final: true, running: false, element: null, askRerun: null,
-                 asked: -1e9, rescue: null, wake: null };
+                 askEnded: null, asked: -1e9, rescue: null, wake: null };
 // A wait between failed polls that `follow` cuts short when the page gets a new stream.
 const pause = (ms) => new Promise((resolve) => {
   const timer = setTimeout(resolve, ms);
@@ -145,7 +145,8 @@ function rescueLostCharts(keys) {
 // process start low again. So every chart forgets its version, and draws the frame it passed over.
 function follow(d) {
   const viewer = new URL(d.stream, window.location.href).href;
-  const url = `${viewer}?lang=${encodeURIComponent(d.lang)}&charts=${encodeURIComponent(d.charts)}`;
+  const url = `${viewer}?lang=${encodeURIComponent(d.lang)}&charts=${encodeURIComponent(d.charts)}` +
+    (d.big ? "&big=1" : "");
   if (stream.viewer !== null && viewer !== stream.viewer) {
     for (const c of byKey.values()) {
       c.version = null;
@@ -177,7 +178,14 @@ async function poll() {
       backoff = 250;
       if (f.version < stream.after) continue;
       stream.after = f.version;
-      if (f.final) stream.final = true;
+      if (f.iteration != null) {
+        statusLine.frame = { version: f.version, it: f.iteration, total: f.total, rate: f.its_per_sec, run: f.status };
+        drawStatus();
+      }
+      if (f.final) {
+        stream.final = true;
+        stream.askEnded?.(f.version);  // the page of a finished run (downloads, the final verdict) at once
+      }
       for (const [key, payload] of Object.entries(f.charts)) {
         const c = byKey.get(key);
         if (c) show(c, payload);
@@ -187,14 +195,67 @@ async function poll() {
   } finally { stream.running = false; }
 }
 
+// The page's CSS (common.page_css) in the document's head: a <style> there outlives every rerun,
+// where Streamlit's own element for it is briefly gone while a rerun redraws the page.
+function pageCss(css) {
+  let el = document.getElementById("dropviz-page-css");
+  if (!el) el = document.head.appendChild(Object.assign(document.createElement("style"), { id: "dropviz-page-css" }));
+  if (el.textContent !== css) el.textContent = css;
+}
+
+// The status line: its texts come with a script run (page.status_texts), the iteration, total and
+// pace with every streamed frame, so it moves on five times a second without a rerun. Text only.
+const statusLine = { host: null, texts: null, frame: null };
+const fmt = (x) => Math.round(x).toLocaleString("en-US");
+
+function drawStatus() {
+  const s = statusLine.texts, host = statusLine.host;
+  if (!s || !host || !host.isConnected) return;
+  // The newer of the script run's numbers and the last streamed frame's (versions grow for a viewer).
+  const f = statusLine.frame && (s.version == null || statusLine.frame.version >= s.version) ? statusLine.frame
+    : { it: s.it, total: s.total, rate: s.rate, run: s.run };
+  let line = host.querySelector('[data-testid="dropviz-status"]');
+  if (!line) {
+    line = document.createElement("div");
+    line.dataset.testid = "dropviz-status";
+    line.style.cssText = "font-size:1rem;line-height:1.5;padding:0.1rem 0";
+    const head = document.createElement("strong"), rest = document.createElement("span");
+    const track = document.createElement("div"), bar = document.createElement("div");
+    track.setAttribute("role", "progressbar");
+    track.style.cssText = "height:0.4rem;border-radius:0.2rem;margin-top:0.35rem;" +
+      "background:var(--st-secondary-background-color,#f0f2f6)";
+    bar.style.cssText = "height:100%;border-radius:0.2rem;background:var(--st-primary-color,#F58518);width:0";
+    track.appendChild(bar);
+    line.append(head, rest, track);
+    host.appendChild(line);
+  }
+  const [head, rest, track] = line.children;
+  const ended = f.run != null && f.run !== "running";
+  head.textContent = s.head.replace("{it}", fmt(f.it)).replace("{total}", fmt(f.total));
+  const state = ended ? s.finished : s.paused ? s.paused_text : s.pace.replace("{pace}", fmt(f.rate || 0));
+  rest.textContent = state + s.tail;
+  const share = f.total ? Math.min(1, f.it / f.total) : 0;
+  track.setAttribute("aria-valuenow", String(Math.round(100 * share)));
+  track.firstChild.style.width = `${100 * share}%`;
+  line.dataset.paused = s.paused && !ended ? "1" : "0";
+}
+
 export default function ({ data, parentElement, setTriggerValue }) {
   if (data.preload) {  // start fetching plotly.js with the page, before any chart has data
     loadPlotly(data.plotly_js).catch((e) => console.error(e));
+    pageCss(data.css || "");
+    return () => {};
+  }
+  if (data.status) {
+    statusLine.host = parentElement;
+    statusLine.texts = data.status;
+    drawStatus();
     return () => {};
   }
   if (data.stream) {
     stream.element = parentElement;
     stream.askRerun = (lost) => setTriggerValue("lost", lost);
+    stream.askEnded = (version) => setTriggerValue("ended", version);
     follow(data);
     return () => { if (!parentElement.isConnected) stream.final = true; };  // the page left the lab
   }
