@@ -34,12 +34,15 @@ class Control:
         self._step_credit = 0  # iterations allowed while paused
         self._just_stepped = False
         self.on_change: Callable[[], None] | None = None  # the scheduler's wake-up, after any change
+        self.ops: list[tuple[str, int]] = []  # every call below, in order: a worker process replays them
 
     # --- called from any thread -------------------------------------------------------------
     def pause(self) -> None:
+        self.ops.append(("pause", 0))
         self._change(paused=True)
 
     def resume(self) -> None:
+        self.ops.append(("resume", 0))
         with self._cond:
             self._paused = False
             self._step_credit = 0  # unused steps must not fire after a later pause
@@ -47,13 +50,28 @@ class Control:
 
     def step(self, iterations: int = 1) -> None:
         """Pause (if running) and let exactly `iterations` more iterations run; a snapshot follows."""
+        self.ops.append(("step", iterations))
         with self._cond:
             self._paused = True
             self._step_credit += iterations
         self._changed()
 
     def cancel(self) -> None:
+        self.ops.append(("cancel", 0))
         self._change(cancelled=True)
+
+    def apply(self, op: tuple[str, int]) -> None:
+        """Replay one entry of another Control's `ops` (a worker process mirrors the page's Control)."""
+        name, arg = op
+        if name == "step":
+            self.step(arg)
+        else:
+            getattr(self, name)()
+
+    def sync_steps(self, credit: int) -> None:
+        """Take the steps left from the Control that really runs (in a worker process)."""
+        with self._cond:
+            self._step_credit = credit
 
     @property
     def paused(self) -> bool:

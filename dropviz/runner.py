@@ -8,8 +8,8 @@ student's click changes another student's view. A viewer watches one job at a ti
 per-session limit of live runs. Every poll renews the viewer's lease; the reaper cancels jobs
 nobody has polled for `lease_seconds`, so closed tabs leave nothing behind.
 
-Training itself happens in the scheduler (scheduler.py): a job is a task there, its frames
-come back through `Job._on_frame`.
+Training itself happens in the scheduler (scheduler.py), in worker processes where the server
+has several cores (workers.py): a job is a task there, its frames come back through `Job._on_frame`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from .budget import run_cost
 from .config import LabConfig
 from .control import Control
 from .scheduler import Scheduler, Task
-from .train import Snapshot, run
+from .train import Snapshot
+from .workers import ProcessScheduler, default_scheduler, snapshots
 
 log = logging.getLogger("dropviz")
 
@@ -38,12 +39,6 @@ CACHE_BYTES = 64 << 20  # finished shared runs' last snapshots kept for the next
 FULL_MESSAGE = ("The server is full: {waiting} runs are waiting to start. Please try again in a minute, or join "
                 "a run someone else started (the same settings share one run).")
 FAILED_MESSAGE = "This run stopped because of an error on the server; we have logged it. Train again, or change a setting."
-
-
-def snapshots(key, control: Control):
-    """What a job trains: a LabConfig runs the lab's pair; any other key (a lesson's frozen,
-    hashable spec, e.g. a sweep) brings its own `snapshots(control)` generator."""
-    return run(key, control) if isinstance(key, LabConfig) else key.snapshots(control)
 
 
 def demand(key: Any, frame_interval: float) -> tuple[float, int]:
@@ -113,13 +108,13 @@ class Job:
         """Block until the job has ended (tests, scripts); False on timeout."""
         return self._ended.wait(timeout)
 
-    def start(self, scheduler: Scheduler, frame_interval: float, replay_to: int = 0) -> "Job":
+    def start(self, scheduler: Scheduler | ProcessScheduler, frame_interval: float, replay_to: int = 0) -> "Job":
         self.control.frame_interval = frame_interval
         if replay_to:  # fast-forward to where the shared run was, then hold still
             self.control.step(replay_to)
         cores, memory = demand(self.config, frame_interval)
         self.task = Task(self._frames(), self.control, self._on_frame, self._on_end,
-                         cores=cores, memory=memory)
+                         cores=cores, memory=memory, key=self.config)
         if not scheduler.submit(self.task):
             self.error = FULL_MESSAGE.format(waiting=scheduler.stats()["waiting"])
             self._ended.set()
@@ -142,9 +137,9 @@ class Job:
 class Runner:
     """All jobs of the process: sharing, leases and the results cache, on one scheduler."""
 
-    def __init__(self, scheduler: Scheduler | None = None, lease_seconds: float = 10.0,
+    def __init__(self, scheduler: Scheduler | ProcessScheduler | None = None, lease_seconds: float = 10.0,
                  frame_interval: float = FRAME_INTERVAL, cache_bytes: int = CACHE_BYTES):
-        self.scheduler = scheduler or Scheduler()
+        self.scheduler = scheduler or default_scheduler()
         self.lease_seconds, self.frame_interval, self.cache_bytes = lease_seconds, frame_interval, cache_bytes
         self._lock = threading.RLock()
         self._shared: dict[Any, Job] = {}  # live or finished shared jobs that have viewers

@@ -1,4 +1,4 @@
-"""A few worker threads that step every run of the server: runs share the CPU, not slots.
+"""A worker thread that steps many runs: runs share the CPU, not slots.
 
 A run is a generator (train.run): each `next()` trains until its next frame (a snapshot) or
 until it hands its worker back (None: paused, or its time slice is over; see control.py). A run
@@ -77,6 +77,7 @@ class Task:
     on_end: Callable[[BaseException | None], None]
     cores: float = 1.0
     memory: int = 0
+    key: Any = None  # what the frames are made from (a config, a lesson's spec): what a worker process gets
     # scheduler's bookkeeping
     state: str = "new"  # new | waiting | ready | running | parked | done
     due: float = 0.0
@@ -84,6 +85,7 @@ class Task:
     admitted_at: float = 0.0
     cpu_seconds: float = 0.0  # CPU this task has used, in total
     frames_seen: int = 0
+    sent_ops: int = 0  # Control.ops already forwarded to a worker process (workers.py)
     _recent: deque = field(default_factory=deque)  # (time, cpu seconds) of recent steps, for `load`
 
     def load(self, now: float) -> float:
@@ -99,11 +101,13 @@ class Task:
 
 
 class Scheduler:
-    """`workers` threads (one per usable core) stepping every admitted task."""
+    """`workers` threads stepping every admitted task: one by default, since more threads in one
+    process only fight over the GIL (workers.py measures it and puts one Scheduler per core in a
+    process of its own)."""
 
     def __init__(self, workers: int | None = None, cpu_capacity: float | None = None,
                  memory_capacity: int = 2 << 30, max_waiting: int = 200, slice_seconds: float = SLICE_SECONDS):
-        self.workers = workers or usable_cores()
+        self.workers = workers or 1
         self.cpu_capacity = cpu_capacity if cpu_capacity is not None else TRAINING_SHARE * self.workers
         self.memory_capacity, self.max_waiting, self.slice_seconds = memory_capacity, max_waiting, slice_seconds
         self._cond = threading.Condition()

@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dropviz"
 
 # Lower rank = lower layer. A ranked module may import only dropviz modules of lower rank.
 RANK = {"config": 0, "control": 0.5, "history": 0.5, "devices": 0.5,
-        "data": 1, "dropout": 1, "model": 2, "budget": 2, "train": 3, "scheduler": 3.5, "runner": 4}
+        "data": 1, "dropout": 1, "model": 2, "budget": 2, "train": 3, "scheduler": 3.5, "workers": 3.7, "runner": 4}
 TOP = {"ui", "figures", "cli", "__main__", "app"}  # what no ranked module may import
 MATH = ["train", "model", "dropout", "config", "data", "control", "history", "devices"]
 

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import dropviz.runner as runner_module
+import dropviz.workers as workers_module
 from dropviz.config import LabConfig, preset
 from dropviz.runner import Queued, Runner
 from dropviz.scheduler import Scheduler
@@ -297,14 +298,14 @@ def test_a_paused_private_job_stops_when_its_viewer_goes(make_runner):
 # --- failures -----------------------------------------------------------------------------
 def test_an_error_in_training_is_one_sentence_for_the_viewer_a_traceback_in_the_log_and_frees_the_worker(
         make_runner, monkeypatch, caplog):
-    real_run = runner_module.run
+    real_run = workers_module.run
 
     def run(config, control):
         if config.seed == 13:
             raise MemoryError("out of memory (simulated)")
         return real_run(config, control)
 
-    monkeypatch.setattr(runner_module, "run", run)
+    monkeypatch.setattr(workers_module, "run", run)
     runner = make_runner(**one_run_at_a_time(lease_seconds=30))
     with caplog.at_level("ERROR", logger="dropviz"):
         bad = runner.watch("a", TINY.with_(seed=13))
@@ -319,7 +320,7 @@ def test_an_error_in_training_is_one_sentence_for_the_viewer_a_traceback_in_the_
 
 
 def test_an_error_half_way_keeps_the_last_snapshot(make_runner, monkeypatch):
-    real_run = runner_module.run
+    real_run = workers_module.run
 
     def run(config, control):
         for snap in real_run(config, control):
@@ -327,7 +328,7 @@ def test_an_error_half_way_keeps_the_last_snapshot(make_runner, monkeypatch):
             if snap is not None and snap.iteration >= 40:
                 raise RuntimeError("diverged badly")
 
-    monkeypatch.setattr(runner_module, "run", run)
+    monkeypatch.setattr(workers_module, "run", run)
     runner = make_runner(frame_interval=0, lease_seconds=30)
     job = runner.watch("a", TINY)
     assert job.wait(5)
