@@ -29,7 +29,8 @@ SMALL = "width=32&epochs=3000"  # about 30 s of training at 5 frames/s: never fi
 
 # "Iteration 1,240 / 3,000 · 98 iterations/s · device: cpu …" → {it, total, text}; null when absent.
 STATUS_JS = r"""() => {
-  const t = [...document.querySelectorAll('[data-testid="stMarkdownContainer"]')]
+  // live_chart.js draws the status line (page.status_texts), moved on by each streamed frame
+  const t = [...document.querySelectorAll('[data-testid="dropviz-status"]')]
     .map((e) => e.innerText).find((t) => /^Iteration [\d,]+ \/ [\d,]+/.test(t));
   if (!t) return null;
   const m = t.match(/^Iteration ([\d,]+) \/ ([\d,]+)/), num = (s) => Number(s.replace(/,/g, ""));
