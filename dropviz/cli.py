@@ -173,10 +173,6 @@ def write_out(path: Path, config: LabConfig, snap, extra: dict | None = None) ->
     h = snap.history
     its = [int(i) for i in h["iteration"]]
     train, test = h["train"].tolist(), h["test"].tolist()
-    if not its or its[-1] != snap.iteration:  # the thinned history may have skipped the last snapshot
-        its.append(int(snap.iteration))
-        train.append(snap.train_loss.tolist())
-        test.append(snap.test_loss.tolist())
     if path.suffix.lower() == ".json":
         doc = {"config": config.to_dict(), "final": final, **(extra or {}),
                "history": {"iteration": its, "ps": [float(p) for p in snap.ps], "seeds": [int(s) for s in snap.seeds],

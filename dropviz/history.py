@@ -11,7 +11,8 @@ class History:
     """Rows of (iteration, train loss per model, test loss per model, weight norms).
 
     When full, every other row is dropped and only every second later row is kept: the history
-    always spans the whole run at an even spacing, with at most MAX_POINTS rows.
+    always spans the whole run at an even spacing, with at most MAX_POINTS rows, and it always
+    ends with the newest row offered, kept or not (the chart's line reaches the current iteration).
 
     Rows live in preallocated arrays and `arrays()` returns views of the rows so far: a
     snapshot gets its history without a copy. Rows are only ever appended after the views'
@@ -24,12 +25,15 @@ class History:
         self._offered = 0
         self._rows = 0
         self._columns: dict[str, np.ndarray] | None = None  # allocated with the first row's shapes
+        self._newest: dict | None = None  # the newest row offered, when thinning left it out
 
     def add(self, iteration: int, train: np.ndarray, test: np.ndarray, weight_norm: np.ndarray) -> None:
         self._offered += 1
+        row = {"iteration": iteration, "train": train, "test": test, "weight_norm": weight_norm}
+        self._newest = row
         if (self._offered - 1) % self.stride:
             return
-        row = {"iteration": iteration, "train": train, "test": test, "weight_norm": weight_norm}
+        self._newest = None
         if self._columns is None:
             self._columns = {k: np.empty((self.max_points + 1, *np.shape(v)), np.asarray(v).dtype) for k, v in row.items()}
         for key, value in row.items():
@@ -55,4 +59,7 @@ class History:
         if self._columns is None:
             return {"iteration": np.zeros(0, int), "train": np.zeros((0, 0)), "test": np.zeros((0, 0)),
                     "weight_norm": np.zeros((0, 0, 0))}
-        return {k: col[:self._rows] for k, col in self._columns.items()}
+        kept = {k: col[:self._rows] for k, col in self._columns.items()}
+        if self._newest is None:
+            return kept
+        return {k: np.concatenate([kept[k], np.asarray(self._newest[k])[None]]) for k in kept}

@@ -40,11 +40,12 @@ def test_bounded_evenly_spaced_and_spanning(max_points, rows):
         h.add(*row(i))
         assert len(h) <= max_points
     its = h.arrays()["iteration"]
-    assert len(its) == len(h) >= max_points // 2  # thinned, not emptied
+    assert len(its) in (len(h), len(h) + 1) and len(h) >= max_points // 2  # thinned, not emptied
     assert its[0] == 0  # the first row is always kept
-    steps = np.diff(its)
+    assert its[-1] == rows - 1  # and the newest, kept or not
+    steps = np.diff(its[:len(h)])
     assert np.all(steps == steps[0]) and steps[0] == h.stride > 1  # one row in `stride`, evenly
-    assert its[-1] > rows - 1 - h.stride  # and it reaches the latest rows
+    assert 0 < its[-1] - its[len(h) - 1] <= h.stride or len(its) == len(h)
     a = h.arrays()  # rows stay intact through the thinning
     np.testing.assert_array_equal(a["train"][:, 1], its)
     np.testing.assert_array_equal(a["weight_norm"][:, 0, 0], its)
@@ -53,3 +54,24 @@ def test_bounded_evenly_spaced_and_spanning(max_points, rows):
 def test_default_bound_is_small_enough_for_charts():
     assert 100 <= MAX_POINTS <= 10_000
     assert History().max_points == MAX_POINTS
+
+
+def test_the_newest_row_is_always_last_even_when_thinning_skips_it():
+    h = History(max_points=8)
+    for i in range(1, 1502):  # epochs=1501, snapshot_every=1: the thinned rows skip iteration 1501
+        h.add(*row(i))
+        a = h.arrays()
+        assert a["iteration"][-1] == i and a["train"][-1, 0] == i and a["weight_norm"][-1, 0, 0] == i
+        assert len(a["iteration"]) <= 9 and np.all(np.diff(a["iteration"]) > 0)
+
+
+def test_a_history_handed_out_never_changes_afterwards():
+    h = History(max_points=8)
+    for i in range(20):
+        h.add(*row(i))
+    before = {k: v.copy() for k, v in h.arrays().items()}
+    handed = h.arrays()
+    for i in range(20, 60):
+        h.add(*row(i))
+    for k in before:
+        np.testing.assert_array_equal(handed[k], before[k])
