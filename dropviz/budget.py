@@ -47,15 +47,21 @@ def test_points(config: LabConfig) -> int:
     return config.n_points if config.dataset == "source" else HELD_OUT_POINTS
 
 
-def run_cost(config: LabConfig, models: int = 2, frame_interval: float = 0.2) -> Cost:
-    """The cost of `models` models of `config` trained together (the lab's pair by default)."""
+def run_cost(config: LabConfig, models: int | None = None, frame_interval: float = 0.2) -> Cost:
+    """The cost of `models` models of `config` trained together, each charted in full at every
+    snapshot (a sweep). Without `models`, the lab's run: config.n_seeds pairs, of which the
+    snapshots chart the first pair and only evaluate the others' losses (train.run)."""
+    trained, charted = (len(config.models()), len(config.ps)) if models is None else (models, models)
     weights = weights_per_model(config)
-    train = 6 * config.n_points * weights * config.epochs * models / 1e9  # forward + backward: ~6 per weight and point
+    train = 6 * config.n_points * weights * config.epochs * trained / 1e9  # forward + backward: ~6 per weight and point
     snapshots = config.epochs // config.snapshot_every + 2  # the untrained one, the last one
-    evaluated = config.n_points + test_points(config) + GRID_POINTS + config.mc_samples * MC_GRID
-    per_snapshot = (2 * evaluated * weights + 20 * weights) * models / 1e9  # forwards; histograms and norms
-    memory = _memory_bytes(config, weights, models)
-    frame_seconds = (config.snapshot_every * (6 * config.n_points * weights * models / 1e9 / GFLOP_PER_SECOND
+    losses = config.n_points + test_points(config)  # every model's, at every snapshot
+    charts = GRID_POINTS + config.mc_samples * MC_GRID  # the charted models' curves and MC band
+    per_snapshot = (2 * (losses * trained + charts * charted) * weights + 20 * weights * charted) / 1e9  # forwards; histograms and norms
+    # A lab run's charted pair is also a model of its own when there are further seeds or an MC band (train._Stats).
+    copy = models is None and (charted < trained or config.mc_samples > 0)
+    memory = _memory_bytes(config, weights, trained + (charted if copy else 0))
+    frame_seconds = (config.snapshot_every * (6 * config.n_points * weights * trained / 1e9 / GFLOP_PER_SECOND
                                                + SECONDS_PER_STEP)
                      + per_snapshot / GFLOP_PER_SECOND + SECONDS_PER_SNAPSHOT)
     cores = min(1.0, frame_seconds / frame_interval) if frame_interval > 0 else 1.0
@@ -77,14 +83,16 @@ def _memory_bytes(config: LabConfig, weights: int, models: int) -> int:
     return params + activations + masks_ahead + evaluation + snapshot
 
 
-def budget_problem(config: LabConfig, models: int = 2, budget_gflop: float = BUDGET_GFLOP,
+def budget_problem(config: LabConfig, models: int | None = None, budget_gflop: float = BUDGET_GFLOP,
                    budget_bytes: int = BUDGET_BYTES) -> str:
-    """'' when the run fits the per-run budget, else a message saying what to lower."""
+    """'' when the run fits the per-run budget, else a message saying what to lower (`models`: as
+    run_cost's, the lab's run of config.n_seeds pairs by default)."""
     cost = run_cost(config, models)
+    seeds = f"the seeds ({config.n_seeds}), " if models is None and config.n_seeds > 1 else ""  # each one a pair more
     if cost.memory_bytes > budget_bytes:
         return (f"This run would hold about {cost.memory_bytes / 2**20:,.0f} MB while it trains, more than the "
                 f"{budget_bytes / 2**20:,.0f} MB this server allows per run. Lower the hidden width, the depth, "
-                f"the number of points or the MC-dropout samples.")
+                f"{seeds}the number of points or the MC-dropout samples.")
     if cost.gflop <= budget_gflop:
         return ""
     if cost.snapshot_gflop > cost.train_gflop:  # the snapshots, not the training, are what is too much
@@ -94,11 +102,11 @@ def budget_problem(config: LabConfig, models: int = 2, budget_gflop: float = BUD
                 f"'iterations per frame' or lower the MC-dropout samples, the hidden width or the depth.")
     fits = _most_epochs(config, models, budget_gflop)
     return (f"This run would need about {cost.gflop:,.0f} GFLOP of training, more than the {budget_gflop:,.0f} this "
-            f"server allows per run. Lower the hidden width, the depth, the number of points or the "
+            f"server allows per run. Lower the hidden width, the depth, {seeds}the number of points or the "
             f"epochs (with these settings at most {fits:,} epochs fit).")
 
 
-def _most_epochs(config: LabConfig, models: int, budget_gflop: float) -> int:
+def _most_epochs(config: LabConfig, models: int | None, budget_gflop: float) -> int:
     """The most epochs that fit the budget with the other settings as they are (cost grows with epochs)."""
     lo, hi = 0, config.epochs
     while lo < hi:

@@ -14,6 +14,7 @@ import numpy as np
 
 from .i18n import translator
 from .train import Snapshot
+from .verdict import over_seeds
 
 Figure = dict[str, Any]
 Text = Callable[..., str]
@@ -336,3 +337,35 @@ def weight_hist_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> 
                                         tickvals=symmetric_ticks(edges))
     layout["yaxis"]["title"] = dict(text=t("figures.count"))
     return figure(traces, title, big=big, barmode="overlay", bargap=0, panel_title_lines=1, **layout)
+
+
+def seeds_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
+    """Each seed's test loss now (at the end: final) for p = 0 and for dropout, a grey line joining
+    one seed's two models and a bar at each model's median: the spread over seeds, beside the loss
+    chart, which shows the charted seed alone. That seed's dots are the larger, ringed ones. The
+    medians are the verdict's (dropviz.verdict: a diverged model counts as the highest loss)."""
+    v = over_seeds(snap)
+    test = _positive(np.array([v.test_p0, v.test_p], dtype=float).T)  # (seeds, 2); diverged: gaps
+    n, seeds = v.n, np.array(v.seeds)
+    joins_x = np.tile([0.0, 1.0, np.nan], n)
+    joins_y = np.column_stack([test, np.full(n, np.nan)]).ravel()
+    traces = [dict(type="scatter", x=joins_x, y=joins_y, mode="lines", name=t("figures.seed_pair"), showlegend=False,
+                   hoverinfo="skip", line=dict(color="#BBBBBB", width=1.5))]
+    charted = np.arange(n) == 0
+    for col, (p, median) in enumerate(((0.0, v.median_p0), (v.p, v.median_p))):
+        color = model_color(p)
+        traces.append(dict(type="scatter", x=np.full(n, float(col)), y=test[:, col], mode="markers",
+                           name=model_name(p, t), customdata=seeds,
+                           hovertemplate=t("figures.seed_hover") + "<extra>%{fullData.name}</extra>",
+                           marker=dict(color=color, size=np.where(charted, 13, 9),
+                                       line=dict(color="#1f1f1f", width=np.where(charted, 2, 0)))))
+        if np.isfinite(median):
+            traces.append(dict(type="scatter", x=[col - 0.3, col + 0.3], y=[median, median], mode="lines",
+                               name=t("figures.median_of", name=model_name(p, t)), showlegend=False,
+                               hovertemplate=t("figures.median_hover") + "<extra>%{fullData.name}</extra>",
+                               line=dict(color=color, width=3)))
+    key = "figures.seeds_final" if v.final else "figures.seeds_now"
+    return figure(traces, t("figures.seeds_title", n=n), big=big, subtitle=t(key, it=f"{v.iteration:,}"),
+                  xaxis=dict(title=dict(text=t("figures.model")), tickvals=[0, 1], range=[-0.5, 1.5],
+                             ticktext=[model_name(0.0, t), model_name(v.p, t)]),
+                  yaxis=dict(title=dict(text=t("figures.test_mse_axis")), **log_axis(test)))

@@ -1,8 +1,9 @@
 """The training loop: a config in, a stream of plain-data snapshots out.
 
-`run(config)` trains the p=0 baseline and the dropout model side by side; `sweep(config, ps,
-seeds)` trains every (p, seed) pair at once with the same code. Both yield `Snapshot`s: numpy
-arrays and numbers only, so nothing downstream ever touches a tensor.
+`run(config)` trains the p=0 baseline and the dropout model side by side, for each of the
+config's `n_seeds` seeds at once; `sweep(config, ps, seeds)` trains every (p, seed) pair at once
+with the same code. Both yield `Snapshot`s: numpy arrays and numbers only, so nothing downstream
+ever touches a tensor.
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ OPTIMIZERS = {
 
 @dataclass(eq=False)  # compared and hashed by identity: viewers of one run share its snapshots
 class Snapshot:
-    """Everything the page shows at one moment of a run; model axis M comes first or last as noted."""
+    """Everything the page shows at one moment of a run; model axis M comes first or last as noted.
+
+    M counts the charted models: the config's own seed's pair in the lab, every model in a sweep.
+    The lab's further seeds train in the same run and appear only in the all_* fields: their losses.
+    """
 
     iteration: int
     total: int
@@ -52,6 +57,12 @@ class Snapshot:
     masks: np.ndarray  # (M, depth, N, H) uint8 keep masks of the last training step, 1 = kept
     drop_rate: np.ndarray  # (M, depth) share of units dropped in those masks
     weight_norm: np.ndarray  # (layers, M)
+    # Every model trained, in training order, the charted M first (A = M in a sweep; 2 · n_seeds in the lab).
+    all_ps: np.ndarray  # (A,)
+    all_seeds: np.ndarray  # (A,)
+    all_train_loss: np.ndarray  # (A,)
+    all_test_loss: np.ndarray  # (A,)
+    all_diverged: np.ndarray  # (A,) bool
     weight_hist: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)  # per layer: counts (M, B), edges
     mc_x: np.ndarray | None = None  # (G_mc,)
     mc_mean: np.ndarray | None = None  # (M, G_mc) mean over sampled masks
@@ -69,11 +80,15 @@ class Snapshot:
 
 
 def run(config: LabConfig, control: Control | None = None) -> Iterator[Snapshot | None]:
-    """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data.
+    """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data,
+    for config.n_seeds seeds in one batched run (config.models()). The snapshots chart the config's
+    own seed's pair, exactly as a one-seed run would (its models draw from their seed's generators
+    only); the other seeds add their losses (Snapshot.all_*), for the verdict over seeds.
 
     Yields a Snapshot per frame, and None where the run hands its worker back (paused, or its time
     slice is over; see control.py): never without a Control that pauses or slices."""
-    return train_models(config, list(config.ps), [config.seed] * 2, control)
+    models = config.models()
+    return train_models(config, [p for p, _ in models], [s for _, s in models], control, charted=len(config.ps))
 
 
 def sweep(config: LabConfig, ps: Sequence[float], seeds: Sequence[int],
@@ -84,8 +99,11 @@ def sweep(config: LabConfig, ps: Sequence[float], seeds: Sequence[int],
 
 
 def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: Control | None = None,
-                 detail: bool = True) -> Iterator[Snapshot | None]:
-    """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m]."""
+                 detail: bool = True, charted: int | None = None) -> Iterator[Snapshot | None]:
+    """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m].
+
+    The snapshots chart the first `charted` models (all by default): predictions, masks, weight
+    statistics and, with `detail`, histograms and the MC band; the others get their losses only."""
     control = control or Control()
     device, device_note = resolve_device(config.device)
     data = make_dataset(config)
@@ -100,7 +118,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     if config.variant == "torch":
         torch.manual_seed(config.seed)  # F.dropout draws from the global generator
     history = History()
-    stats = _Stats(config, ps, seeds, device, device_note, data, detail)
+    stats = _Stats(config, ps, seeds, device, device_note, data, detail, charted)
 
     start, done = time.perf_counter(), 0
     yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done)  # the untrained nets
@@ -118,11 +136,11 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         if not snapshot_after:
             continue
         snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses)
-        if snap.diverged.all():
+        if snap.all_diverged.all():
             snap.status, snap.message = "diverged", _divergence_message(snap, config)
             yield snap
             return
-        if snap.diverged.any():
+        if snap.all_diverged.any():
             snap.message = _divergence_message(snap, config)
         if it == config.epochs:
             snap.status, snap.message = "done", snap.message or "Finished."
@@ -165,52 +183,82 @@ def _generator_per_seed(seeds: Sequence[int], device) -> list[torch.Generator]:
 
 
 def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
-    """Each diverged p named once (a sweep has it once per seed); "by" the iteration of the snapshot
-    that found it, which can be up to a snapshot interval after it happened."""
-    names = [f"p={p:g}" for p in sorted({float(p) for p in snap.ps[snap.diverged]})]
+    """Each diverged p named once (a sweep or the lab's seeds have it once per seed); "by" the iteration
+    of the snapshot that found it, which can be up to a snapshot interval after it happened."""
+    names = [f"p={p:g}" for p in sorted({float(p) for p in snap.all_ps[snap.all_diverged]})]
     names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    models, them = ("model", "it") if int(snap.diverged.sum()) == 1 else ("models", "them")
+    models, them = ("model", "it") if int(snap.all_diverged.sum()) == 1 else ("models", "them")
     return (f"The loss of the {names} {models} became NaN or infinite by iteration {snap.iteration}: "
             f"learning rate {config.lr:g} is too high for {them}. Lower the learning rate and train again.")
 
 
 class _Stats:
-    """Turns the live model into a Snapshot: evaluation, masks, weight statistics, MC band."""
+    """Turns the live model into a Snapshot: evaluation, masks, weight statistics, MC band.
 
-    def __init__(self, config: LabConfig, ps, seeds, device, device_note, data, detail):
+    Only the first `charted` models are charted. When there are others (the lab's further seeds),
+    a StackedMLP of the charted ones alone gets a copy of their weights at each snapshot and gives
+    their predictions, norms, histograms and MC band: the very computation of a run of those models
+    alone, at the cost of the charted models, not of all of them. All models are evaluated on
+    their training and test points, in one forward. The MC band always runs on such a copy: it
+    samples masks in training mode, and on the training model that would restart the masks it
+    draws ahead (StackedMLP.sample_multipliers), so the band would change the run it shows.
+    """
+
+    def __init__(self, config: LabConfig, ps, seeds, device, device_note, data, detail, charted=None):
         self.config, self.device, self.device_note, self.data, self.detail = config, device, device_note, data, detail
-        self.ps, self.seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
+        self.charted = len(ps) if charted is None else charted
+        self.all_ps, self.all_seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
+        self.ps, self.seeds = self.all_ps[:self.charted], self.all_seeds[:self.charted]
+        copy = self.charted < len(ps) or (detail and config.mc_samples > 0)
+        self.charted_model = StackedMLP(list(ps[:self.charted]), config.width, config.depth, list(seeds[:self.charted]),
+                                        config.variant, device) if copy else None
         # The MC band's masks: their own generators, so the band is reproducible and never
         # shifts the training masks.
-        self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds], device)
+        self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds[:self.charted]], device)
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
                  start: float, done: int, train_losses: torch.Tensor | None = None) -> Snapshot:
         model.eval()
-        # One forward for the training points, the test points and the grid: (M, n + n_test + G, 1).
+        charted, shown = self.charted, self._charted_model(model)
+        # One forward for the training points, the test points and, when every model is charted,
+        # the grid: (A, n + n_test [+ G], 1). Else the grid is the charted models' forward alone.
         n, n_test = t["x_train"].shape[1], t["x_test"].shape[1]
-        out = model(torch.cat([t["x_train"], t["x_test"], x_grid.expand(len(self.ps), *x_grid.shape)], dim=1))
-        train_pred, test_pred, grid_pred = out.split([n, n_test, x_grid.shape[0]], dim=1)
-        train_loss, test_loss = _mse(train_pred, t["y_train"]), _mse(test_pred, t["y_test"])
-        norms = model.weight_norms().cpu().numpy()
+        inputs = [t["x_train"], t["x_test"]] + ([x_grid.expand(len(self.all_ps), *x_grid.shape)] if shown is model else [])
+        out = model(torch.cat(inputs, dim=1))
+        train_pred, test_pred = out[:, :n], out[:, n:n + n_test]
+        grid_pred = out[:, n + n_test:] if shown is model else shown(x_grid)
+        all_train, all_test = _mse(train_pred, t["y_train"]), _mse(test_pred, t["y_test"])
+        all_diverged = ~(np.isfinite(all_train) & np.isfinite(all_test))
+        train_loss, test_loss = all_train[:charted], all_test[:charted]
+        norms = shown.weight_norms().cpu().numpy()
         history.add(it, train_loss, test_loss, norms)
         mult = model.last_mult
-        masks = (mult > 0).to(torch.uint8).cpu().numpy() if mult is not None else np.zeros((len(self.ps), 0, 0, 0), np.uint8)
+        masks = (mult[:charted] > 0).to(torch.uint8).cpu().numpy() if mult is not None else np.zeros((charted, 0, 0, 0), np.uint8)
         elapsed = time.perf_counter() - start
         snap = Snapshot(
             iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
             train_loss=train_loss, test_loss=test_loss, history=history.arrays(),
             x_grid=x_grid[:, 0].cpu().numpy(), pred=grid_pred[..., 0].cpu().numpy(),
-            masks=masks, drop_rate=1 - masks.mean(axis=(2, 3)) if masks.size else np.zeros((len(self.ps), 0)),
-            weight_norm=norms, diverged=~(np.isfinite(train_loss) & np.isfinite(test_loss)),
+            masks=masks, drop_rate=1 - masks.mean(axis=(2, 3)) if masks.size else np.zeros((charted, 0)),
+            weight_norm=norms, all_ps=self.all_ps, all_seeds=self.all_seeds, all_train_loss=all_train,
+            all_test_loss=all_test, all_diverged=all_diverged, diverged=all_diverged[:charted],
             its_per_sec=done / elapsed if elapsed > 0 else 0.0, elapsed=elapsed,
             device=str(self.device), device_note=self.device_note, data=self.data)
         if self.detail:
-            snap.weight_hist = _histograms(model.params()[::2])
+            snap.weight_hist = _histograms(shown.params()[::2])
             if self.config.mc_samples:
-                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(model, self.config.mc_samples, self.mc_generators)
+                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(shown, self.config.mc_samples, self.mc_generators)
         return snap
+
+    def _charted_model(self, model: StackedMLP) -> StackedMLP:
+        """The charted models' own StackedMLP with their weights copied in (each layer's first
+        `charted` models: (charted, fan_in, fan_out)); the model itself when it needs no copy."""
+        if self.charted_model is None:
+            return model
+        for mine, theirs in zip(self.charted_model.params(), model.params()):
+            mine.detach().copy_(theirs[:self.charted])
+        return self.charted_model.eval()
 
 
 def _mse(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
@@ -255,12 +303,13 @@ def _mc_band(model: StackedMLP, samples: int, generators: list[torch.Generator])
 
 
 def final_metrics(snap: Snapshot) -> dict:
-    """Final train and test loss per model, as plain JSON-ready numbers (NaN becomes None)."""
+    """Final train and test loss of every model trained (the lab's further seeds too), as plain
+    JSON-ready numbers (NaN becomes None)."""
     def num(v: float) -> float | None:
         return float(v) if math.isfinite(v) else None
     return {
         "iteration": snap.iteration, "status": snap.status, "message": snap.message,
         "models": [{"p": float(p), "seed": int(s), "train_loss": num(tr), "test_loss": num(te)}
-                   for p, s, tr, te in zip(snap.ps, snap.seeds, snap.train_loss, snap.test_loss)],
+                   for p, s, tr, te in zip(snap.all_ps, snap.all_seeds, snap.all_train_loss, snap.all_test_loss)],
         "iterations_per_second": round(snap.its_per_sec, 1), "device": snap.device,
     }

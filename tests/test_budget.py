@@ -80,3 +80,19 @@ def test_the_memory_estimate_covers_what_a_run_really_takes(fields):
     grown = int(out.stdout.split()[-1])
     estimate = run_cost(LabConfig(**fields)).memory_bytes
     assert grown < estimate, (grown, estimate)
+
+
+def test_every_seed_of_the_lab_is_counted():
+    """The lab trains a pair per seed (train.run): the training cost grows with each, the snapshots
+    less (the further seeds' losses only), and a refusal names the seeds as something to lower."""
+    one, three = run_cost(preset("source")), run_cost(preset("source", n_seeds=3))
+    assert three.train_gflop == pytest.approx(3 * one.train_gflop)
+    assert one.snapshot_gflop < three.snapshot_gflop < 3 * one.snapshot_gflop
+    assert three.memory_bytes > one.memory_bytes and three.cores > one.cores
+    assert run_cost(preset("source", n_seeds=3), models=2).train_gflop == pytest.approx(one.train_gflop)  # a caller's count wins
+    config = LabConfig(width=200, depth=3, n_points=50, epochs=5000)
+    assert budget_problem(config.with_(n_seeds=1)) == ""
+    problem = budget_problem(config.with_(n_seeds=10))
+    assert "seeds (10)" in problem
+    fits = int(problem.split("at most ")[1].split()[0].replace(",", ""))
+    assert budget_problem(config.with_(n_seeds=10, epochs=fits)) == ""

@@ -91,7 +91,7 @@ def test_figures_are_plain_json_once_arrays_are_lists(snaps):
 
 # --- charts a student can read (issue 12, point 4) -------------------------------------------------
 LAB = (figures.fit_figure, figures.loss_figure, figures.masks_figure, figures.weight_norm_figure,
-       figures.weight_hist_figure)
+       figures.weight_hist_figure, figures.seeds_figure)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -177,3 +177,51 @@ def test_big_makes_every_chart_text_at_least_16_px(snaps):
     for make in LAB:
         assert min(font_sizes(make(snaps[-1], big=True))) >= 16, make.__name__
         assert max(font_sizes(make(snaps[-1]))) < 16, make.__name__  # a screen keeps Plotly's sizes
+
+
+# --- the spread over seeds, beside the loss chart (issue 12, point 2) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def seeded():
+    """Every snapshot of a short run of the Classroom pair for 4 seeds."""
+    return list(run(preset("classroom", width=16, depth=2, epochs=60, snapshot_every=20, n_seeds=4)))
+
+
+def test_seeds_chart_has_a_dot_per_seed_for_each_model_in_its_colour(seeded):
+    snap = seeded[-1]
+    fig = figures.seeds_figure(snap)
+    test = snap.all_test_loss.reshape(-1, 2)  # (seeds, [p = 0, dropout])
+    dots = {t["name"]: t for t in fig["data"] if t["mode"] == "markers"}
+    assert list(dots) == [figures.model_name(0.0), figures.model_name(0.5)]
+    for col, (name, trace) in enumerate(dots.items()):
+        np.testing.assert_array_equal(trace["y"], test[:, col])  # the run's own numbers, seed by seed
+        assert trace["customdata"].tolist() == [1, 2, 3, 4]
+        assert colors_of({"data": [trace]}) == [(BLUE, ORANGE)[col]]
+        sizes = trace["marker"]["size"]
+        assert sizes[0] > sizes[1:].max() and trace["marker"]["line"]["width"][0] > 0  # the charted seed stands out
+    joins = next(t for t in fig["data"] if t["mode"] == "lines" and not t["showlegend"] and t["hoverinfo"] == "skip")
+    assert np.sum(np.isnan(joins["x"])) == 4  # one line per seed, joining its two models
+    medians = [t for t in fig["data"] if "median" in t["name"]]
+    assert [colors_of({"data": [t]})[0] for t in medians] == [BLUE, ORANGE]
+    assert medians[0]["y"][0] == pytest.approx(float(np.median(test[:, 0])))
+    assert fig["layout"]["xaxis"]["ticktext"] == [figures.model_name(0.0), figures.model_name(0.5)]
+    assert "final" in fig["layout"]["title"]["subtitle"]["text"]
+    assert "iteration 20" in figures.seeds_figure(seeded[1])["layout"]["title"]["subtitle"]["text"]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_seeds_chart_is_readable(seeded, lang):
+    fig = figures.seeds_figure(seeded[-1], t=translator(lang))
+    assert readable(fig) == []
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert min(font_sizes(figures.seeds_figure(seeded[-1], big=True))) >= 16
+
+
+def test_seeds_chart_leaves_a_diverged_model_out(seeded):
+    snap = seeded[-1]
+    losses = snap.all_test_loss.copy()
+    losses[3] = np.nan  # seed 2's dropout model
+    fig = figures.seeds_figure(dataclasses.replace(snap, all_test_loss=losses))
+    dropout = next(t for t in fig["data"] if t["name"] == figures.model_name(0.5))
+    assert np.isnan(dropout["y"][1]) and np.isfinite(np.delete(dropout["y"], 1)).all()
+    assert readable(fig) == []

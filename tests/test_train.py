@@ -275,6 +275,14 @@ def test_mc_band_zero_spread_when_p_is_zero():
     np.testing.assert_allclose(s.mc_std, 0, atol=1e-5)
 
 
+def test_the_mc_band_does_not_change_the_run_it_shows():
+    """The band samples masks on a copy of the charted models: on the training model it restarted
+    the masks drawn ahead, and the dropout model trained on other masks than without the band."""
+    plain, banded = last(run(SMALL.with_(snapshot_every=5))), last(run(SMALL.with_(snapshot_every=5, mc_samples=3)))
+    np.testing.assert_array_equal(plain.test_loss, banded.test_loss)
+    np.testing.assert_array_equal(plain.pred, banded.pred)
+
+
 def test_masks_after_the_mc_band_are_still_the_training_masks():
     control = Control()
     snaps = run(SMALL.with_(mc_samples=3), control)
@@ -303,3 +311,99 @@ def test_long_run_keeps_a_bounded_evenly_spaced_history():
     assert its[0] <= 1  # first row kept
     assert its[-1] > epochs - steps[0]  # reaches the end of the run
     assert s.history["train"].shape == (len(its), 1)
+
+
+# --- the lab's seeds: a pair per seed in one run ------------------------------------------------------------
+
+def recorded_models(monkeypatch) -> list:
+    """Every StackedMLP train.py makes from now on, in order (the training model comes first)."""
+    from dropviz import train as train_module
+    from dropviz.model import StackedMLP
+
+    made = []
+
+    class Recording(StackedMLP):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(train_module, "StackedMLP", Recording)
+    return made
+
+
+def test_models_are_the_pair_for_each_seed_the_configs_own_first():
+    assert LabConfig(p=0.3, seed=7, n_seeds=3).models() == [(0.0, 7), (0.3, 7), (0.0, 8), (0.3, 8), (0.0, 9), (0.3, 9)]
+    assert LabConfig(seed=5).models() == [(0.0, 5), (0.5, 5)]  # one seed: the pair, as ever
+    top = 2**31 - 1  # the last valid seed: the next ones wrap to 0, 1, … and stay valid seeds
+    assert [s for _, s in LabConfig(seed=top, n_seeds=3).models()] == [top, top, 0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("changes", [dict(mc_samples=3), dict(optimizer="adam", variant="vanilla", weight_decay=0.01)])
+def test_the_charted_pair_of_a_several_seed_run_is_the_one_seed_run_bit_for_bit(monkeypatch, changes):
+    """The models of one seed share its generator and nothing else: batched with other seeds, the
+    config's own pair has the same weights, losses, masks, curves and statistics as alone."""
+    made = recorded_models(monkeypatch)
+    config = SMALL.with_(snapshot_every=5, **changes)
+    one = list(run(config))
+    alone = made[0]
+    made.clear()
+    three = list(run(config.with_(n_seeds=3)))
+    together = made[0]
+    assert together.n_models == 6 and alone.n_models == 2
+    for wa, wb in zip(alone.params(), together.params()):
+        assert torch.equal(wa, wb[:2])
+    assert not torch.equal(together.params()[0][2:4], together.params()[0][:2])  # the other seeds' own weights
+    assert len(one) == len(three)
+    for a, b in zip(one, three):
+        for name in ("train_loss", "test_loss", "pred", "masks", "drop_rate", "weight_norm", "diverged", "mc_mean", "mc_std"):
+            np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+        for key in a.history:
+            np.testing.assert_array_equal(a.history[key], b.history[key], err_msg=key)
+        for (counts_a, edges_a), (counts_b, edges_b) in zip(a.weight_hist, b.weight_hist, strict=True):
+            np.testing.assert_array_equal(counts_a, counts_b)
+            np.testing.assert_array_equal(edges_a, edges_b)
+        np.testing.assert_array_equal(b.all_test_loss[:2], a.test_loss)
+
+
+def test_each_further_seed_is_that_seeds_own_run():
+    three = last(run(SMALL.with_(n_seeds=3)))
+    assert three.all_seeds.tolist() == [1, 1, 2, 2, 3, 3]
+    assert three.all_ps.tolist() == [0.0, SMALL.p] * 3
+    for k in (1, 2):
+        alone = last(run(SMALL.with_(seed=SMALL.seed + k)))
+        np.testing.assert_array_equal(three.all_train_loss[2 * k:2 * k + 2], alone.train_loss)
+        np.testing.assert_array_equal(three.all_test_loss[2 * k:2 * k + 2], alone.test_loss)
+    assert not np.array_equal(three.all_test_loss[2:4], three.all_test_loss[:2])  # other seeds, other numbers
+    assert not np.array_equal(three.all_test_loss[2:4], three.all_test_loss[4:6])
+
+
+def test_further_seeds_add_only_their_losses_to_a_snapshot():
+    """Predictions, masks, norms, histograms and the MC band are the charted pair's alone."""
+    M, A, layers = 2, 8, SMALL.depth + 1
+    snaps = list(run(SMALL.with_(n_seeds=4, mc_samples=3)))
+    for s in snaps:
+        assert s.ps.tolist() == [0.0, SMALL.p] and s.seeds.tolist() == [SMALL.seed] * M
+        assert s.train_loss.shape == s.test_loss.shape == s.diverged.shape == (M,)
+        assert s.pred.shape == (M, GRID_POINTS) and s.weight_norm.shape == (layers, M)
+        assert s.mc_mean.shape == s.mc_std.shape == (M, MC_GRID)
+        assert all(counts.shape == (M, HIST_BINS) for counts, _ in s.weight_hist)
+        assert s.history["train"].shape[1] == s.history["test"].shape[1] == M and s.history["weight_norm"].shape[2] == M
+        if s.iteration:
+            assert s.masks.shape[0] == M and s.drop_rate.shape[0] == M
+        for name in ("all_ps", "all_seeds", "all_train_loss", "all_test_loss", "all_diverged"):
+            assert getattr(s, name).shape == (A,), name
+        np.testing.assert_array_equal(s.all_train_loss[:M], s.train_loss)
+        assert_plain(s)
+
+
+def test_final_metrics_list_every_seeds_models():
+    metrics = final_metrics(last(run(SMALL.with_(n_seeds=3))))
+    json.dumps(metrics, allow_nan=False)
+    assert [(m["p"], m["seed"]) for m in metrics["models"]] == SMALL.with_(n_seeds=3).models()
+
+
+def test_a_several_seed_run_diverges_when_every_seed_has():
+    config = LabConfig(lr=10.0, width=16, depth=2, epochs=500, snapshot_every=10, dataset="linear", device="cpu", n_seeds=2)
+    final = last(run(config))
+    assert final.status == "diverged" and final.all_diverged.all() and final.iteration < config.epochs
+    assert "learning rate" in final.message
