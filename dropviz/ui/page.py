@@ -22,6 +22,7 @@ from ..export import pytorch_script
 from ..budget import budget_problem
 from ..runner import FRAME_INTERVAL, Job, Queued, Runner
 from ..train import Snapshot, final_metrics
+from ..verdict import verdict_text
 from . import assets, controls, live_chart
 from .common import big, get_runner, hidden, lang, t, viewer_id
 from .lab_charts import CHARTS, chart_height, encoded_charts
@@ -199,7 +200,7 @@ def _status(snap: Snapshot, job: Job, streamed: bool = False) -> None:
     elif snap.iteration:
         for note in collapse_notes(snap):
             st.warning(note)
-        st.markdown(verdict(snap))
+        st.markdown(verdict_text(snap, t))  # over every seed of the run: so far, or the conclusion at the end
 
 
 def collapse_notes(snap: Snapshot) -> list[str]:
@@ -213,20 +214,6 @@ def collapse_notes(snap: Snapshot) -> list[str]:
         if np.isfinite(spread) and target > 0 and spread < COLLAPSED * target:
             notes.append(t("lab.collapsed", p=f"{float(p):g}", spread=f"{spread:.2g}", target=f"{target:.2g}"))
     return notes
-
-
-def verdict(snap: Snapshot) -> str:
-    """Current (or final) numbers of both models, and which generalises better, in plain words."""
-    (tr0, tr1), (te0, te1) = snap.train_loss, snap.test_loss
-    p = f"{snap.ps[1]:g}"
-    numbers = t("lab.numbers", when=t("lab.final" if snap.status == "done" else "lab.now"),
-                tr0=f"{tr0:.3g}", tr1=f"{tr1:.3g}", te0=f"{te0:.3g}", te1=f"{te1:.3g}", p=p)
-    if abs(te0 - te1) <= 0.02 * max(te0, te1):
-        return numbers + " " + t("lab.tie")
-    dropout, baseline = t("lab.dropout_model", p=p), t("lab.baseline_model")
-    better, worse = (dropout, baseline) if te1 < te0 else (baseline, dropout)
-    gap = f"{abs(te0 - te1) / max(te0, te1):.0%}"
-    return numbers + " " + t("lab.better", better=better, worse=worse, gap=gap)
 
 
 def _chart_keys() -> list[str]:
