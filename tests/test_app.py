@@ -213,3 +213,32 @@ def test_a_flat_prediction_is_named_as_collapsed():
                            data=SimpleNamespace(y_train=1.5 * x))
     notes = collapse_notes(snap)
     assert len(notes) == 1 and "p = 0 " in notes[0]
+
+
+def test_the_verdict_at_the_end_of_a_run_counts_its_seeds():
+    """n_seeds=3: one run of three pairs; at the end the verdict is the conclusion over the three
+    seeds, the count the run's own, and the seeds chart has a dot per seed for each model."""
+    at = open_page(epochs="60", width="8", n_seeds="3", snapshot_every="20")
+    assert viewer_config(at).n_seeds == 3
+    deadline, seen = time.monotonic() + 30, []
+    while time.monotonic() < deadline:
+        seen = [m.value for m in at.markdown if "of 3 seeds" in m.value]
+        if any(text.startswith("**Dropout had") for text in seen):
+            break
+        time.sleep(0.3)
+        at.run()
+    assert not at.exception
+    assert any(text.startswith("**Dropout had") for text in seen), seen
+    final = next(text for text in seen if text.startswith("**Dropout had"))
+    k = int(final.split("test loss on ")[1].split()[0])
+    assert 0 <= k <= 3 and final.startswith(f"**Dropout had the lower test loss on {k} of 3 seeds** (median ")
+    assert "The charts show seed 1" in final
+    from dropviz.ui.common import get_runner
+    snap = next(j for j in get_runner()._by_viewer.values() if j.config.n_seeds == 3).latest
+    test = snap.all_test_loss.reshape(-1, 2)
+    assert k == int((test[:, 1] < test[:, 0]).sum())  # the count is the run's own
+    import base64
+    import numpy as np
+    dots = [tr for tr in charts(at)["seeds"]["data"] if tr.get("mode") == "markers"]
+    ys = [np.frombuffer(base64.b64decode(tr["y"]["bdata"]), tr["y"]["dtype"]) for tr in dots]  # plotly's typed arrays
+    np.testing.assert_allclose(np.column_stack(ys), test, rtol=1e-6)  # a dot per seed for each model, its own loss
