@@ -191,25 +191,37 @@ def write_out(path: Path, config: LabConfig, snap, extra: dict | None = None) ->
 # --- commands ------------------------------------------------------------------------------------------
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train the p = 0 baseline and the dropout model side by side; print the final losses."""
+    """Train the p = 0 baseline and the dropout model side by side (for each of --n-seeds seeds);
+    print the final losses."""
     from .train import run
 
     config = config_from_args(args)
     snap = _drive(run(config), config.epochs, args.progress)
     if snap.device_note:
         print(f"dropviz: {snap.device_note}", file=sys.stderr)
+    many = config.n_seeds > 1
+    seeds = f"seeds {config.seed}…{int(snap.all_seeds[-1])}" if many else f"seed {config.seed}"
     print(f"{config.epochs} iterations, {config.dataset} data ({config.n_points} points, noise {config.noise:g}), "
           f"1-{'-'.join([str(config.width)] * config.depth)}-1, {config.optimizer} lr {config.lr:g}, "
-          f"seed {config.seed}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
-    rows = [("baseline" if m == 0 else "dropout", f"{p:g}", float(tr), float(te))
-            for m, (p, tr, te) in enumerate(zip(snap.ps, snap.train_loss, snap.test_loss))]
-    print(format_table(["model", "p", "train loss", "test loss"], rows))
+          f"{seeds}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
+    rows = [("baseline" if m % 2 == 0 else "dropout", f"{p:g}", *([int(s)] if many else []), float(tr), float(te))
+            for m, (p, s, tr, te) in enumerate(zip(snap.all_ps, snap.all_seeds, snap.all_train_loss, snap.all_test_loss))]
+    print(format_table(["model", "p", *(["seed"] if many else []), "train loss", "test loss"], rows))
     if snap.status == "done":
-        print(_verdict(snap))
+        print(_seeds_verdict(snap) if many else _verdict(snap))
     if args.out:
         write_out(args.out, config, snap)
         print(f"wrote {args.out}")
     return _finish(snap)
+
+
+def _seeds_verdict(snap) -> str:
+    """The lab's verdict over seeds (dropviz.verdict), as one plain line."""
+    from .verdict import loss, over_seeds
+
+    v = over_seeds(snap)
+    return (f"Dropout had the lower test loss on {v.lower} of {v.n} seeds (median {loss(v.median_p)} with "
+            f"p = {v.p:g} vs {loss(v.median_p0)} with p = 0).")
 
 
 def _verdict(snap) -> str:

@@ -100,6 +100,21 @@ def test_run_prints_a_table_and_a_verdict(capsys):
     assert "generalises better" in out or "equally well" in out
 
 
+def test_run_with_several_seeds_lists_every_model_and_counts_the_seeds(capsys, tmp_path):
+    path = tmp_path / "run.json"
+    assert run_cli("run", *SMALL, "--seed", "4", "--n-seeds", "3", "--out", str(path)) == 0
+    out = capsys.readouterr().out
+    doc = json.loads(path.read_text())
+    models = doc["final"]["models"]
+    assert [(m["p"], m["seed"]) for m in models] == [(0.0, 4), (0.5, 4), (0.0, 5), (0.5, 5), (0.0, 6), (0.5, 6)]
+    rows = [line.split() for line in out.splitlines() if line.startswith(("baseline", "dropout"))]
+    assert [(row[0], float(row[1]), int(row[2])) for row in rows] == [
+        ("baseline" if m["p"] == 0 else "dropout", m["p"], m["seed"]) for m in models]  # a row per model, with its seed
+    lower = sum(b["test_loss"] > d["test_loss"] for b, d in zip(models[::2], models[1::2]))
+    assert f"Dropout had the lower test loss on {lower} of 3 seeds (median " in out
+    assert len(doc["history"]["train_loss"][0]) == 2  # the history is the charted pair's (seed 4)
+
+
 def test_run_writes_json(tmp_path):
     path = tmp_path / "run.json"
     assert run_cli("run", *SMALL, "--out", str(path)) == 0
