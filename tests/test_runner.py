@@ -380,3 +380,16 @@ def test_many_viewers_coming_and_going_leave_nothing_behind(make_runner):
     assert runner.stats()["jobs"] == 0 and runner.stats()["viewers"] == 0
     assert runner.stats()["cached_bytes"] <= 1 << 20
     assert threading.active_count() == threads  # no thread per run came or stayed
+
+
+def test_a_session_has_one_live_run_at_a_time(make_runner):
+    # The per-session limit: whatever a session watches next (new settings, a lesson's experiment,
+    # a private copy), its previous run stops unless someone else watches it.
+    from dropviz.lessons.sweep import SweepSpec
+    runner = make_runner(lease_seconds=30)
+    lab = runner.watch("a", TINY.with_(epochs=20_000))
+    sweep = runner.watch("a", SweepSpec(TINY.with_(epochs=20_000), (0.0, 0.5), (1,)))
+    assert lab.wait(5) and lab.control.cancelled
+    fork = runner.make_private("a", TINY.with_(epochs=20_000), from_start=True)
+    assert sweep.wait(5) and not fork.finished
+    assert runner.stats()["jobs"] == 1 and runner.scheduler.stats()["live"] + runner.scheduler.stats()["waiting"] == 1
