@@ -55,7 +55,8 @@ RECORDER_JS = r"""
   }).observe({ type: "resource", buffered: true });
   let lastStatus = null, lastDiv = null, lastUpdates = 0;
   const status = () => {
-    for (const e of document.querySelectorAll('[data-testid="stMarkdownContainer"]')) {
+    // live_chart.js draws the status line (page.status_texts) and moves it on with each frame
+    for (const e of document.querySelectorAll('[data-testid="dropviz-status"]')) {
       const m = e.innerText.match(/^Iteration ([\d,]+) \/ ([\d,]+)/);
       if (m) return [Number(m[1].replace(/,/g, "")), Number(m[2].replace(/,/g, "")), e.innerText];
     }
