@@ -242,3 +242,9 @@ def test_the_verdict_at_the_end_of_a_run_counts_its_seeds():
     dots = [tr for tr in charts(at)["seeds"]["data"] if tr.get("mode") == "markers"]
     ys = [np.frombuffer(base64.b64decode(tr["y"]["bdata"]), tr["y"]["dtype"]) for tr in dots]  # plotly's typed arrays
     np.testing.assert_allclose(np.column_stack(ys), test, rtol=1e-6)  # a dot per seed for each model, its own loss
+
+
+@pytest.mark.parametrize("preset_name,words", [("source", "does not reliably help"), ("classroom", "20 of 20")])
+def test_a_preset_says_what_it_shows_over_seeds(preset_name, words):
+    at = open_page(preset=preset_name)
+    assert any(words in i.value for i in at.info), [i.value for i in at.info]

@@ -20,6 +20,7 @@ import streamlit as st
 from ..config import LabConfig
 from ..export import pytorch_script
 from ..budget import budget_problem
+from ..seeds import preset_sentence
 from ..runner import FRAME_INTERVAL, Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from ..verdict import verdict_text
@@ -249,7 +250,11 @@ def _downloads(snap: Snapshot, config: LabConfig) -> None:
 
 
 def _explain(config: LabConfig) -> None:
-    """What dropout does, below the charts: the page's subtitle, then the formula."""
+    """What dropout does, below the charts: the page's subtitle, what the preset shows over seeds
+    (one seed never decides the lesson), then the formula."""
     st.markdown(t("lab.subtitle"))
+    over_seeds = preset_sentence(st.session_state.get("w_preset", ""), t)
+    if over_seeds:
+        st.info(over_seeds)
     with st.expander(t("lab.explain_title"), expanded=True):
         st.markdown(t("lab.explain_body"))
