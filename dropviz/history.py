@@ -11,12 +11,12 @@ class History:
     """Rows of (iteration, train loss per model, test loss per model, weight norms).
 
     When full, every other row is dropped and only every second later row is kept: the history
-    always spans the whole run at an even spacing, with at most MAX_POINTS rows, and it always
-    ends with the newest row offered, kept or not (the chart's line reaches the current iteration).
+    always spans the whole run at an even spacing, and it always ends with the newest row offered,
+    kept or not (the chart's line reaches the current iteration): at most MAX_POINTS rows in all.
 
-    Rows live in preallocated arrays and `arrays()` returns views of the rows so far: a
-    snapshot gets its history without a copy. Rows are only ever appended after the views'
-    end, and thinning writes into new arrays, so a view handed out never changes.
+    Rows live in preallocated arrays and `arrays()` returns views of the kept rows (with the
+    newest appended, a copy, when the thinning left it out). Rows are only ever appended after
+    the views' end, and thinning writes into new arrays, so a history handed out never changes.
     """
 
     def __init__(self, max_points: int = MAX_POINTS):
@@ -39,7 +39,7 @@ class History:
         for key, value in row.items():
             self._columns[key][self._rows] = value
         self._rows += 1
-        if self._rows > self.max_points:
+        if self._rows >= self.max_points:  # one place left for a newest row the thinning skips
             self._thin()
 
     def _thin(self) -> None:

@@ -62,7 +62,7 @@ def test_the_newest_row_is_always_last_even_when_thinning_skips_it():
         h.add(*row(i))
         a = h.arrays()
         assert a["iteration"][-1] == i and a["train"][-1, 0] == i and a["weight_norm"][-1, 0, 0] == i
-        assert len(a["iteration"]) <= 9 and np.all(np.diff(a["iteration"]) > 0)
+        assert len(a["iteration"]) <= 8 and np.all(np.diff(a["iteration"]) > 0)  # the bound holds with it
 
 
 def test_a_history_handed_out_never_changes_afterwards():
