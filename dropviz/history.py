@@ -41,6 +41,8 @@ class History:
         self._rows += 1
         if self._rows >= self.max_points:  # one place left for a newest row the thinning skips
             self._thin()
+            if self._columns["iteration"][self._rows - 1] != iteration:  # thinned away: keep it aside
+                self._newest = row
 
     def _thin(self) -> None:
         """Keep every other row, in new arrays (views already handed out keep the old ones)."""
