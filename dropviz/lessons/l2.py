@@ -52,7 +52,7 @@ class L2Spec:
     @classmethod
     def create(cls, base: LabConfig, p: float, decay: float) -> "L2Spec":
         """The spec for the lab's settings (its own p and weight decay are replaced by these)."""
-        config = base.with_(p=p, weight_decay=0.0, mc_samples=0, snapshot_every=max(1, base.epochs // FRAMES))
+        config = base.with_(p=p, weight_decay=0.0, mc_samples=0, n_seeds=1, snapshot_every=max(1, base.epochs // FRAMES))
         return cls(config, p, decay)
 
     def snapshots(self, control: Control) -> Iterator[L2Snapshot | None]:

@@ -120,7 +120,7 @@ def test_the_figure_marks_the_best_p_and_the_diverged_ones():
 
 # --- the page -------------------------------------------------------------------------------------
 APP = "from dropviz.ui.lessons.sweep import render\nrender()"
-QUICK = {"width": "8", "epochs": "40", "p_step": "0.3", "n_seeds": "2"}
+QUICK = {"width": "8", "epochs": "40", "p_step": "0.3", "seeds_per_p": "2"}
 
 
 
@@ -141,11 +141,11 @@ def test_the_page_with_a_control_moved_shows_a_verdict_computed_from_the_run(shu
 
 
 def test_hostile_link_values_are_clamped_with_a_warning(shutdown_runner):
-    at = open_page(APP, {"n_seeds": "999", "setting": "<script>", "p_step": "nan", "width": "-5", "epochs": "20"})
+    at = open_page(APP, {"seeds_per_p": "999", "setting": "<script>", "p_step": "nan", "width": "-5", "epochs": "20"})
     assert not at.exception
     warning = at.warning[0].value
-    assert "n_seeds" in warning and "setting" in warning and "p_step" in warning and "width" in warning
-    assert at.session_state["sweep_n_seeds"] == 5 and at.session_state["sweep_setting"] == "lab"
+    assert "seeds_per_p" in warning and "setting" in warning and "p_step" in warning and "width" in warning
+    assert at.session_state["sweep_seeds_per_p"] == 5 and at.session_state["w_n_seeds"] == 1 and at.session_state["sweep_setting"] == "lab"
     assert at.session_state["sweep_p_step"] == 0.15 and at.session_state["w_width"] == 1
 
 

@@ -27,7 +27,7 @@ BN_GRID = [round(0.1 * i, 1) for i in range(10)]
 
 def render() -> None:
     changed = urlstate.load(PAGE, PARAMS)
-    base, lab_notices = lab_config()
+    base, lab_notices = lab_config(PAGE)
     st.title(t("costs.title"))
     url_warning(PAGE, changed, lab_notices)
     st.subheader(t("costs.conv_heading"))

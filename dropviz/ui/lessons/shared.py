@@ -16,15 +16,17 @@ from ..common import big, get_runner, hidden, t, viewer_id
 FRAME = 0.5  # seconds between redraws of a running lesson experiment
 
 
-def lab_config() -> tuple[LabConfig, list[str]]:
+def lab_config(page: str) -> tuple[LabConfig, list[str]]:
     """The lab's current settings, and the notices of a link whose lab values had to be clamped.
 
     The lab page loads the link into its widgets once per session; a lesson page opened first
-    does that load, so ?width=8 works here too.
+    does that load, so ?width=8 works here too, and keeps saying what it clamped on every run
+    (as the lab does), not only on the first: a rerun at once (a finished experiment) hid it.
     """
-    first = "url_notices" not in st.session_state
+    if "url_notices" not in st.session_state:
+        st.session_state.url_notices_page = page
     notices = controls.load_url_once()
-    return controls.read_config(), (notices if first else [])
+    return controls.read_config(), (notices if st.session_state.get("url_notices_page") == page else [])
 
 
 def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
@@ -37,7 +39,7 @@ def opening(page: str, params: dict[str, urlstate.Param]) -> LabConfig:
     """A lesson page's start: its settings and the lab's from the link, its title and intro, and
     one warning for the link's invalid values. Returns the lab's settings."""
     changed = urlstate.load(page, params)
-    base, lab_notices = lab_config()
+    base, lab_notices = lab_config(page)
     st.title(t(f"{page}.title"))
     if not hidden("explain"):
         intro(t(f"{page}.intro"))

@@ -25,7 +25,7 @@ PARAMS = {
     "setting": Param("lab", choices=tuple(SETTINGS)),
     "p_max": Param(0.9, 0.1, 0.95),
     "p_step": Param(0.15, 0.05, 0.5),
-    "n_seeds": Param(3, 1, 5),
+    "seeds_per_p": Param(3, 1, 5),  # not n_seeds: that is the lab's own setting, in the same link
 }
 
 
@@ -36,7 +36,7 @@ def render() -> None:
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS, lab=base)
     config = setting_config(base, v["setting"])
-    spec = SweepSpec(config, p_grid(v["p_max"], v["p_step"]), seeds_from(config.seed, v["n_seeds"]))
+    spec = SweepSpec(config, p_grid(v["p_max"], v["p_step"]), seeds_from(config.seed, v["seeds_per_p"]))
     st.caption(t("sweep.used", n=spec.n_models, ps=len(spec.ps), seeds=len(spec.seeds),
                  setting=t(f"sweep.settings.{v['setting']}")) + " " + settings_line(config))
     cost = over_budget(spec)
@@ -53,7 +53,7 @@ def _controls() -> None:
     a, b, c = st.columns(3)
     a.slider(t("sweep.labels.p_max"), 0.1, 0.95, step=0.05, key=urlstate.key(PAGE, "p_max"), help=t("sweep.help.p_max"))
     b.slider(t("sweep.labels.p_step"), 0.05, 0.5, step=0.05, key=urlstate.key(PAGE, "p_step"), help=t("sweep.help.p_step"))
-    c.slider(t("sweep.labels.n_seeds"), 1, 5, key=urlstate.key(PAGE, "n_seeds"), help=t("sweep.help.n_seeds"))
+    c.slider(t("sweep.labels.n_seeds"), 1, 5, key=urlstate.key(PAGE, "seeds_per_p"), help=t("sweep.help.n_seeds"))
 
 
 def _draw(spec: SweepSpec, snap, running: bool) -> None:
