@@ -6,7 +6,6 @@ configs keep it quick; the processes take a few seconds to start (they import to
 
 from __future__ import annotations
 
-import multiprocessing
 import threading
 import time
 from dataclasses import dataclass
@@ -49,7 +48,7 @@ def runner():
     r = Runner(scheduler=ProcessScheduler(2), frame_interval=0.02, lease_seconds=60)
     yield r
     r.shutdown()
-    assert multiprocessing.active_children() == []  # no worker process outlives the runner
+    assert not any(w.process.is_alive() for w in r.scheduler._workers)  # no worker process outlives the runner
 
 
 def test_runs_train_in_the_worker_processes_not_in_this_one(runner):
@@ -107,3 +106,4 @@ def test_a_killed_worker_process_ends_its_runs_with_a_message():
         assert job.error  # the page says the run stopped, and the next watch starts afresh
     finally:
         runner.shutdown()
+    assert not scheduler._workers[0].process.is_alive()
