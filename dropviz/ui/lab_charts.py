@@ -91,6 +91,7 @@ def frame_body(frame: Frame, language: str, keys: tuple[str, ...], gzipped: bool
     made = _cached(_frames, snap, key)
     if made is None:
         body = _frame_body(snap, *key)
-        made = (body, gzip.compress(body, compresslevel=6, mtime=0))
+        # Level 1: a fifth of level 6's time (0.12 vs 0.64 ms a frame) for 10 kB instead of 8.
+        made = (body, gzip.compress(body, compresslevel=1, mtime=0))
         _keep(_frames, snap, key, made, len(made[0]) + len(made[1]))
     return made[1] if gzipped else made[0]

@@ -268,17 +268,30 @@ def encode(figure: go.Figure | dict, *, key: str, height: int = 360, version: in
     send, once to hash) on every rerun of every viewer. `version` (runner.Frame's) lets the
     chart ignore a payload older than one it has drawn.
     """
+    if isinstance(figure, dict) and "layout" in figure and "template" not in figure["layout"]:
+        # dropviz.figures' dicts: one pass of json's C encoder, which hands only the numpy arrays
+        # and scalars to _typed (a third of the time of walking the figure in Python first). A
+        # NaN outside an array (JSON has none) raises, and the walk below turns it into null.
+        try:
+            return Encoded(json.dumps(_payload({"data": figure.get("data", []), "layout": figure["layout"]},
+                                               _template_of_the_theme(), key, height, version),
+                                      separators=(",", ":"), default=_typed, allow_nan=False).encode())
+        except ValueError:
+            pass
     fig, template = compact_figure(figure)
-    payload = {
-        "figure": fig,
-        "template": _template_url(template) if template else None,
-        "plotly_js": _plotly_url(),
-        "module": module_url(),
-        "key": key,
-        "height": height,
-        "version": version,
-    }
-    return Encoded(json.dumps(payload, separators=(",", ":")).encode())
+    return Encoded(json.dumps(_payload(fig, template, key, height, version), separators=(",", ":")).encode())
+
+
+def _payload(fig: dict, template: dict | None, key: str, height: int, version: int | None) -> dict:
+    return {"figure": fig, "template": _template_url(template) if template else None, "plotly_js": _plotly_url(),
+            "module": module_url(), "key": key, "height": height, "version": version}
+
+
+def _typed(obj: Any) -> Any:
+    """json.dumps' fallback for what it cannot write: numpy arrays and scalars, as _encode writes them."""
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return _encode(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
 
 
 def placeholder(*, key: str, height: int = 360) -> Encoded:
