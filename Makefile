@@ -44,8 +44,8 @@ results: $(VENV)/.app  ## the README's table of measured results
 ui-bench: $(VENV)/.test chromium  ## page timings from a real browser
 	$(PY) -m tests.browser.ui_bench
 
-load-test: $(VENV)/.test  ## many concurrent viewers against a local server
-	$(PY) -m tests.load.load_test
+load-test: $(VENV)/.test  ## many concurrent viewers against a local server: one setting, ten settings, sixty settings
+	$(PY) -m tests.load.load_test --scenario all
 
 # The charts' plotly.js: our partial bundle (tools/plotly-bundle), built from npm's plotly.js, the version the plotly package ships.
 VENDOR := dropviz/ui/live_chart_frontend/vendor
