@@ -118,11 +118,13 @@ class _Worker:
             fresh = [tid for tid in self.waiting if tid not in waiting and self.tasks.get(tid) is not None
                      and self.tasks[tid].state == "new"]  # sent after this report was made
             self.waiting = [tid for tid in waiting if tid in self.tasks] + fresh
+            reported = set(waiting)
             for tid, task in self.tasks.items():
-                if task.state in ("waiting", "new") and tid not in self.waiting:
-                    task.state = "ready"
-                elif task.state == "new":
+                if tid in reported and task.state in ("new", "waiting"):
                     task.state = "waiting"
+                elif task.state == "waiting":
+                    task.state = "ready"  # admitted since the last report
+                # "new": sent, not reported on yet; it is not said to wait (it most likely starts at once)
 
     def _take_all(self) -> list[Task]:
         with self.lock:
@@ -195,7 +197,7 @@ class ProcessScheduler:
 
     def position(self, task: Task) -> tuple[int, float] | None:
         worker, tid = self._tids.get(id(task), (None, 0))
-        if worker is None or task.state not in ("new", "waiting"):
+        if worker is None or task.state != "waiting":
             return None
         with worker.lock:
             if tid not in worker.waiting:

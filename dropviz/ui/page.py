@@ -12,6 +12,7 @@ fragment redraws the status and the charts itself.
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ RERUNS_PER_SECOND = 25.0  # script reruns one server process serves in total; mo
 # notes), and a run's end or pause reruns the page at once. Was 0.5 s: ~3.9 ms of server CPU per
 # rerun, 0.3 of a core for a class of 40, to move an iteration counter.
 STATUS_INTERVAL = 3.0
+FIRST_FRAME_WAIT = 1.5  # seconds a page waits for a new run's first frame before it says "starting"
 COLLAPSED = 0.05  # a prediction whose spread over x is below 5% of the targets' is a flat line
 
 
@@ -115,6 +117,12 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
+    # A new run's first frame is a moment away (a worker makes it at once): wait for it here, or
+    # the status line would only come with the next timed rerun, seconds later.
+    deadline = time.monotonic() + FIRST_FRAME_WAIT
+    while live and snap is None and not job.finished and time.monotonic() < deadline:
+        time.sleep(0.02)
+        snap = runner.latest(viewer)
     with st.container(key="dropviz-status-block"):  # one block whatever it holds, so the charts below never move
         if job.error:
             st.error(job.error + " " + t("lab.error_hint"))
