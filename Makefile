@@ -28,7 +28,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 	  else echo "chromium is missing: install it (apt-get install chromium) or the browser tests will be skipped"; fi; }
 
-# The proxy test (tests/test_proxy.py) runs Debian's HAProxy in front of several replicas.
+# The proxy test (tests/browser/test_proxy.py) runs Debian's HAProxy in front of several replicas.
 proxy:
 	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \

@@ -46,7 +46,7 @@ def test_requirements_pin_a_cpu_torch_build():
 
 
 def test_compose_runs_the_proxy_config_that_the_proxy_test_runs():
-    """docker-compose mounts deploy/haproxy.cfg (tests/test_proxy.py runs it on loopback): sticky by
+    """docker-compose mounts deploy/haproxy.cfg (tests/browser/test_proxy.py runs it on loopback): sticky by
     cookie, never by address (a class behind one NAT is one address), websockets kept an hour."""
     compose = (ROOT / "deploy" / "docker-compose.yml").read_text()
     config = (ROOT / "deploy" / "haproxy.cfg").read_text()
