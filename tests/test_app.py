@@ -34,12 +34,10 @@ def open_page(**query: str) -> AppTest:
 def viewer_config(at: AppTest) -> LabConfig:
     """The config of the job this page's session follows, read from the runner itself."""
     from dropviz.ui.common import get_runner
-    runner = get_runner()
-    jobs = {job for job in runner._by_viewer.values()}
+    job = get_runner().job_of(at.session_state["dropviz_viewer"])  # this session's, not an earlier test's
     wanted = at.session_state["w_p"], at.session_state["w_width"], at.session_state["w_epochs"]
-    matching = [j.config for j in jobs if (j.config.p, j.config.width, j.config.epochs) == wanted]
-    assert matching, f"no running job with p, width, epochs = {wanted}"
-    return matching[0]
+    assert job is not None and (job.config.p, job.config.width, job.config.epochs) == wanted, (job, wanted)
+    return job.config
 
 
 def charts(at: AppTest) -> dict[str, dict]:

@@ -70,6 +70,18 @@ class Lab:
     def wait_iteration(self, at_least: int, timeout_s: float = 20) -> None:
         self.wait(f"() => ({STATUS_JS})()?.it >= {at_least}", timeout_s=timeout_s)
 
+    def wait_chart_still(self, quiet_s: float, timeout_s: float = 20) -> dict:
+        """Wait until the loss chart has not been redrawn for `quiet_s`; return its state."""
+        deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
+        while time.monotonic() < deadline:
+            now = self.loss()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return now
+            time.sleep(0.05)
+        raise AssertionError(f"the loss chart kept changing: {last}")
+
     def wait_still(self, quiet_s: float, timeout_s: float = 20) -> dict:
         """Wait until the status line has not changed for `quiet_s`; return it."""
         deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
@@ -190,7 +202,8 @@ def test_pause_stops_training_and_train_resumes(open_lab):
     # on the server, then holds there: wait until the paused iteration stops moving.
     lab.wait(f"() => {{ const s = ({STATUS_JS})(); return s?.text.includes('paused') && s.it >= {before}; }}")
     status = lab.wait_still(quiet_s=1.0)
-    loss = lab.loss()
+    # Once the replay is done, the page redraws once (at its next timed rerun, every 3 s): then still.
+    loss = lab.wait_chart_still(quiet_s=3.5)
     time.sleep(1.5)
     assert lab.status()["it"] == status["it"], ("the iteration moved while paused", status, lab.status())
     still = lab.loss()
