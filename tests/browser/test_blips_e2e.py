@@ -109,10 +109,10 @@ def test_open_tab_follows_a_restarted_server(browser):
         p.press("ArrowRight")
         lab.wait("() => location.search.includes('p=0.51')")
         lab.wait(f"() => ({LOSS_JS})()?.last >= 100")
+        shown = lab.loss()  # before the restart: the page may follow the new process at once after it
         first.stop()
         second = StreamlitServer(REPO_ROOT / "app.py", port=first.port)
         second.wait_healthy()
-        shown = lab.loss()
         # the new process starts the run afresh: the charts show it from a low iteration, then climbing
         try:
             lab.wait(f"() => ({LOSS_JS})()?.last < {shown['last']}", timeout_s=60)
