@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 from .config import PRESET_OVER_SEEDS, PRESETS, ConfigError, LabConfig, preset
 from .control import Control
 from .train import Snapshot, sweep
+from .verdict import dropout_lower
 
 VIEW_ONLY = ("snapshot_every", "mc_samples", "device")  # how a run is watched, not what it learns
 SEEDS = tuple(range(11, 31))  # the seeds of the preset figures (PRESET_OVER_SEEDS), as in DESIGN.md
@@ -43,7 +44,7 @@ class SeedTally:
     @property
     def lower(self) -> tuple[bool, ...]:
         """Per seed: did dropout end with the lower test loss? A diverged dropout model never does."""
-        return tuple(math.isfinite(d) and (not math.isfinite(b) or d < b) for b, d in zip(self.test_p0, self.test_p))
+        return tuple(dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
 
     @property
     def wins(self) -> int:

@@ -39,7 +39,7 @@ class SeedVerdict:
     @property
     def lower(self) -> int:
         """Seeds on which dropout had the strictly lower test loss; a diverged model counts as the worse."""
-        return sum(_dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
+        return sum(dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
 
     @property
     def ties(self) -> int:
@@ -103,8 +103,9 @@ def loss(value: float) -> str:
     return f"{value:.3g}" if math.isfinite(value) else "∞"
 
 
-def _dropout_lower(baseline: float, dropout: float) -> bool:
-    """Did dropout end lower? NaN and inf rank above every finite loss, and never below each other."""
+def dropout_lower(baseline: float, dropout: float) -> bool:
+    """Did dropout end lower? NaN and inf rank above every finite loss, and never below each other:
+    the one rule for the page's verdict and the `seeds` command's tally."""
     return _rank(dropout) < _rank(baseline)
 
 
