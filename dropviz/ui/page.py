@@ -28,7 +28,7 @@ from ..verdict import verdict_text
 from . import assets, controls, live_chart
 from .common import big, get_runner, hidden, lang, t, viewer_id
 from .lab_charts import CHARTS, chart_height, encoded_charts
-from .server import frames_url
+from .frames_route import frames_url
 
 __all__ = ["render", "get_runner"]
 

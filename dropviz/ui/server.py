@@ -31,16 +31,12 @@ from starlette.routing import Route
 from ..i18n import LANGS
 from . import assets, live_chart
 from .common import get_runner
+from .frames_route import FRAMES_ROUTE, frames_url  # noqa: F401  (frames_url: the page's, named here too)
 from .lab_charts import CHARTS, frame_body
 
-FRAMES_ROUTE = "/dropviz/frames"
 LONG_POLL_SECONDS = 5.0  # a frames request waits this long for something new, then answers 204
 POLL_TICK = 0.05  # how often a waiting request looks at the run: 20 times a frame interval of 0.2 s
 VIEWER_ID = re.compile(r"[0-9a-f]{32}")  # common.viewer_id's uuid4().hex
-
-
-def frames_url(viewer: str) -> str:
-    return f"{assets.base()}{FRAMES_ROUTE}/{viewer}"
 
 
 def warm_up() -> None:
