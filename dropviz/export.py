@@ -5,11 +5,17 @@ from __future__ import annotations
 from .config import LabConfig
 from .data import HELD_OUT_POINTS, SOURCE_TEST_NOISE, TEST_SEED_OFFSET
 
-TEMPLATE = '''"""dropviz run, exported: {width}-wide, {depth} hidden layers, p = {p} vs p = 0, {epochs} iterations.
+TEMPLATE = '''"""dropviz run, exported: {width}-wide, {depth} hidden layers, {variant} dropout p = {p} vs p = 0, {epochs} iterations.
 
 Plain PyTorch, no dropviz needed: python {filename}
-Data and initial weights are made exactly as dropviz makes them, so the p = 0 model ends where
-the lab's did; the dropout model draws its masks from torch's own generator, so its numbers vary.
+The data and the initial weights are made exactly as dropviz makes them, and every iteration
+computes the same loss, gradients and optimizer step ({optimizer}), so the p = 0 model starts with
+the lab's losses and follows them closely for the first tens of iterations. Not bit for bit: this script's
+layers add their products in another order than the lab's batched ones, and over hundreds of
+iterations such last-bit differences can grow (with SGD as with Adam), so the final numbers agree
+only where training settles on the same fit; where the net chases the noise they can end some
+percent apart. The dropout model draws its masks from torch's own generator, not the lab's, so its
+numbers differ from the lab's run by chance.
 """
 import math
 
@@ -24,6 +30,24 @@ TARGETS = {{
     "sine": lambda x: torch.sin(torch.pi * x),
     "step": lambda x: torch.where(x < 0, -1.0, 1.0),
 }}
+
+
+class VanillaDropout(nn.Module):
+    """The original dropout: drop each unit with probability p and leave the kept ones as they are
+    in training; multiply by 1 - p at test time instead (the same expectation)."""
+
+    def __init__(self, p):
+        super().__init__()
+        self.p = p
+
+    def forward(self, h):
+        if self.training:
+            return h * (torch.rand_like(h) >= self.p)  # kept with probability 1 - p
+        return h * (1 - self.p)
+
+
+# PyTorch's nn.Dropout is inverted dropout: kept units × 1/(1 - p) in training, nothing at test time.
+DROPOUT = {{"inverted": nn.Dropout, "torch": nn.Dropout, "vanilla": VanillaDropout}}
 
 
 def make_data(c):
@@ -52,7 +76,7 @@ def make_model(c, p):
             linear.bias.copy_(((torch.rand(1, fan_out, generator=gen) * 2 - 1) * bound)[0])
         layers.append(linear)
         if i < c["depth"]:
-            layers += [nn.ReLU(), nn.Dropout(p)]  # p = probability of DROPPING a unit
+            layers += [nn.ReLU(), DROPOUT[c["variant"]](p)]  # p = probability of DROPPING a unit
     return nn.Sequential(*layers)
 
 
@@ -77,7 +101,7 @@ def main(c=CONFIG):
             optimizers[p].step()
     results = {{}}
     for p, model in models.items():
-        model.eval()  # dropout off: the whole network, no scaling needed (inverted dropout)
+        model.eval()  # dropout off: the whole network (vanilla dropout scales by 1 - p instead)
         with torch.no_grad():
             results[p] = (loss_fn(model(x), y).item(), loss_fn(model(x_test), y_test).item())
         print(f"p = {{p:g}}: train loss {{results[p][0]:.4g}}, test loss {{results[p][1]:.4g}}")
@@ -92,6 +116,6 @@ if __name__ == "__main__":
 def pytorch_script(config: LabConfig, filename: str = "dropviz_run.py") -> str:
     """The script's source text, with this run's settings written into it."""
     settings = {k: v for k, v in config.to_dict().items()
-                if k not in ("device", "variant", "snapshot_every", "mc_samples")}
+                if k not in ("device", "snapshot_every", "mc_samples")}
     return TEMPLATE.format(config=settings, filename=filename, test_seed_offset=TEST_SEED_OFFSET, source_test_noise=SOURCE_TEST_NOISE,
                            held_out=HELD_OUT_POINTS, **settings)
