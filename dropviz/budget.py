@@ -1,6 +1,7 @@
 """What a run costs the server, counted before it starts: training, snapshots and memory.
 
-The runner refuses a run over the per-run budget with a message that says what to lower, and
+The lab refuses a run over the per-run budget with a Refusal that says what to lower (a sentence
+of the locale files and its numbers, so the page says it in the reader's language), and
 the scheduler admits runs while their CPU and memory fit (scheduler.py). Counts are estimates
 from the sizes in the config (FLOPs and bytes), checked against real runs by tests/test_budget.py.
 """
@@ -83,27 +84,35 @@ def _memory_bytes(config: LabConfig, weights: int, models: int) -> int:
     return params + activations + masks_ahead + evaluation + snapshot
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a run is over the per-run budget, in no language: `key` names its sentence in the
+    locale files (budget.<key>, dropviz/locales/<lang>/budget.toml), `fields` its numbers, already
+    formatted. A run of several seeds has the "_seeds" form of the sentence, which names the seeds
+    as something to lower (each one a pair more)."""
+
+    key: str
+    fields: dict[str, str]
+
+
 def budget_problem(config: LabConfig, models: int | None = None, budget_gflop: float = BUDGET_GFLOP,
-                   budget_bytes: int = BUDGET_BYTES) -> str:
-    """'' when the run fits the per-run budget, else a message saying what to lower (`models`: as
+                   budget_bytes: int = BUDGET_BYTES) -> Refusal | None:
+    """None when the run fits the per-run budget, else a Refusal saying what to lower (`models`: as
     run_cost's, the lab's run of config.n_seeds pairs by default)."""
     cost = run_cost(config, models)
-    seeds = f"the seeds ({config.n_seeds}), " if models is None and config.n_seeds > 1 else ""  # each one a pair more
+    seeds = "_seeds" if models is None and config.n_seeds > 1 else ""
+    counts = {"gflop": f"{cost.gflop:,.0f}", "budget": f"{budget_gflop:,.0f}", "seeds": f"{config.n_seeds}"}
     if cost.memory_bytes > budget_bytes:
-        return (f"This run would hold about {cost.memory_bytes / 2**20:,.0f} MB while it trains, more than the "
-                f"{budget_bytes / 2**20:,.0f} MB this server allows per run. Lower the hidden width, the depth, "
-                f"{seeds}the number of points or the MC-dropout samples.")
+        return Refusal("memory" + seeds, {"mb": f"{cost.memory_bytes / 2**20:,.0f}",
+                                          "budget_mb": f"{budget_bytes / 2**20:,.0f}", "seeds": counts["seeds"]})
     if cost.gflop <= budget_gflop:
-        return ""
+        return None
     if cost.snapshot_gflop > cost.train_gflop:  # the snapshots, not the training, are what is too much
-        return (f"This run would need about {cost.gflop:,.0f} GFLOP, more than the {budget_gflop:,.0f} this "
-                f"server allows per run, {cost.snapshot_gflop:,.0f} of them for the {config.epochs // config.snapshot_every + 2:,} "
-                f"snapshots the charts would get (MC-dropout band: {config.mc_samples} samples each). Raise "
-                f"'iterations per frame' or lower the MC-dropout samples, the hidden width or the depth.")
+        return Refusal("snapshots", {**counts, "snapshot_gflop": f"{cost.snapshot_gflop:,.0f}",
+                                     "snapshots": f"{config.epochs // config.snapshot_every + 2:,}",
+                                     "mc_samples": f"{config.mc_samples}"})
     fits = _most_epochs(config, models, budget_gflop)
-    return (f"This run would need about {cost.gflop:,.0f} GFLOP of training, more than the {budget_gflop:,.0f} this "
-            f"server allows per run. Lower the hidden width, the depth, {seeds}the number of points or the "
-            f"epochs (with these settings at most {fits:,} epochs fit).")
+    return Refusal("training" + seeds, {**counts, "fits": f"{fits:,}"})
 
 
 def _most_epochs(config: LabConfig, models: int | None, budget_gflop: float) -> int:

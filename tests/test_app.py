@@ -135,6 +135,25 @@ def test_over_budget_settings_are_refused_with_advice():
     assert not charts(at)
 
 
+def test_over_budget_settings_are_refused_in_chinese_too():
+    at = open_page(lang="zh", width="1024", depth="6", epochs="20000", n_points="500")
+    errors = " ".join(e.value for e in at.error)
+    assert "请减小隐藏层宽度" in errors and "GFLOP" in errors
+    assert "Lower" not in errors and "This run" not in errors
+
+
+def test_the_runners_failure_and_full_server_sentences_are_said_in_chinese(monkeypatch):
+    """runner.py's English sentences (for logs and tests) reach the page in its language, numbers kept."""
+    from dropviz.i18n import translate
+    from dropviz.runner import FAILED_MESSAGE, FULL_MESSAGE
+    from dropviz.ui import common
+    monkeypatch.setattr(common, "t", lambda key, **fields: translate(key, "zh", **fields))
+    zh = catalog("zh")
+    assert common.run_error_text(FAILED_MESSAGE) == zh["app.run_failed"]
+    assert common.run_error_text(FULL_MESSAGE.format(waiting=7)) == zh["app.server_full"].format(waiting=7)
+    assert common.run_error_text("something else") == "something else"  # unknown: as it is
+
+
 def test_pause_gives_a_private_paused_run():
     at = open_page(epochs="2000", width="8")
     wait_for_iteration(at, 1)
@@ -156,6 +175,17 @@ def test_divergence_shows_a_message_not_a_traceback():
         at.run()
     assert not at.exception
     assert "learning rate" in " ".join(w.value for w in at.warning)
+
+
+def test_divergence_is_named_in_chinese():
+    at = open_page(lang="zh", lr="10", epochs="300", width="32", snapshot_every="5")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any("NaN" in w.value for w in at.warning):
+        time.sleep(0.3)
+        at.run()
+    said = " ".join(w.value for w in at.warning)
+    assert "学习率 10 对" in said and "p = 0" in said, said
+    assert "learning rate" not in said
 
 
 def test_a_link_can_start_from_a_preset():

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 
 import streamlit as st
 
+from ..budget import Refusal
 from ..i18n import DEFAULT_LANG, LANGS, translate
-from ..runner import Runner
+from ..runner import FAILED_MESSAGE, FULL_MESSAGE, Runner
 
 # Classroom mode (TensorFlow Playground's *_hide idea): ?hide=epochs,advanced&big=1 gives a
 # projector view with only the controls being taught.
@@ -67,6 +69,31 @@ def lang() -> str:
 def t(key: str, **fields) -> str:
     """The text of `key` in the session's language."""
     return translate(key, lang(), **fields)
+
+
+def refusal_text(refusal: Refusal) -> str:
+    """A budget refusal (dropviz/budget.py) in the session's language."""
+    return t(f"budget.{refusal.key}", **refusal.fields)
+
+
+# The runner's sentences for a run that failed or was refused (runner.py, in English: logs and
+# tests read them), matched here, their fields included, to the page's text of the same meaning.
+RUN_ERRORS = {FAILED_MESSAGE: "app.run_failed", FULL_MESSAGE: "app.server_full"}
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    """'{waiting} runs' → r'(?P<waiting>.+?) runs', the rest literal."""
+    parts = re.split(r"\{(\w+)\}", template)
+    return re.compile("".join(re.escape(part) if i % 2 == 0 else f"(?P<{part}>.+?)" for i, part in enumerate(parts))
+                      + r"\Z", re.S)
+
+
+def run_error_text(error: str) -> str:
+    """A job's error (runner.Job.error) in the session's language; an unknown one as it is."""
+    for template, key in RUN_ERRORS.items():
+        if found := _template_pattern(template).match(error):
+            return t(key, **found.groupdict())
+    return error
 
 
 def language_picker() -> None:

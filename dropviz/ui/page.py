@@ -26,7 +26,7 @@ from ..runner import FRAME_INTERVAL, Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from ..verdict import verdict_text
 from . import assets, controls, live_chart
-from .common import big, get_runner, hidden, lang, t, viewer_id
+from .common import big, get_runner, hidden, lang, refusal_text, run_error_text, t, viewer_id
 from .lab_charts import CHARTS, chart_height, encoded_charts
 from .frames_route import frames_url
 
@@ -58,7 +58,7 @@ def render() -> None:
         st.info(t("lab.high_p", p=f"{config.p:g}", keep=f"{1 - config.p:.0%}"))
     problem = budget_problem(config)
     if problem:
-        st.error(problem)
+        st.error(refusal_text(problem))
         return
 
     runner, viewer = get_runner(), viewer_id()
@@ -125,7 +125,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         snap = runner.latest(viewer)
     with st.container(key="dropviz-status-block"):  # one block whatever it holds, so the charts below never move
         if job.error:
-            st.error(job.error + " " + t("lab.error_hint"))
+            st.error(run_error_text(job.error) + " " + t("lab.error_hint"))
         if isinstance(snap, Queued):
             st.info(t("lab.queued", ahead=snap.ahead, seconds=f"{snap.seconds:.0f}"))
         elif snap is None:
@@ -203,13 +203,22 @@ def _status(snap: Snapshot, job: Job, streamed: bool = False) -> None:
         st.markdown(f"**{head}**" + state + texts["tail"])
         st.progress(snap.iteration / max(snap.total, 1))
     if snap.device_note:
-        st.caption(snap.device_note)
+        # devices.py's one note: CUDA asked for, the CPU used (anything else it may say, as it is)
+        st.caption(t("lab.device_note") if job.config.device == "cuda" and snap.device == "cpu" else snap.device_note)
     if snap.status == "diverged" or snap.diverged.any():
-        st.warning(snap.message)
+        st.warning(divergence_text(snap, job.config.lr))
     elif snap.iteration:
         for note in collapse_notes(snap):
             st.warning(note)
         st.markdown(verdict_text(snap, t))  # over every seed of the run: so far, or the conclusion at the end
+
+
+def divergence_text(snap: Snapshot, lr: float) -> str:
+    """Which p diverged, each named once (the lab's seeds have it once per seed), in the page's
+    language: train.py's snap.message says the same in English for the CLI and the logs."""
+    ps = sorted({float(p) for p in snap.all_ps[snap.all_diverged]}) or [float(p) for p in snap.ps[snap.diverged]]
+    key = "lab.diverged_one" if int(snap.all_diverged.sum()) <= 1 else "lab.diverged_many"
+    return t(key, ps=t("lab.list_separator").join(f"{p:g}" for p in ps), it=f"{snap.iteration:,}", lr=f"{lr:g}")
 
 
 def collapse_notes(snap: Snapshot) -> list[str]:

@@ -96,7 +96,8 @@ def _controls() -> None:
 
 def _model_caption(lab: LabConfig, used: LabConfig, act: str, seconds: float) -> str:
     text = t("ensemble.model", p=f"{used.p:g}", width=used.width, depth=used.depth, epochs=f"{used.epochs:,}",
-             points=used.n_points, dataset=used.dataset, seed=used.seed, seconds=f"{seconds:.1f}")
+             points=used.n_points, dataset=t(f"lab.options.dataset.{used.dataset}"), seed=used.seed,
+             seconds=f"{seconds:.1f}")
     if used.epochs < lab.epochs:
         text += " " + t("ensemble.capped", lab=f"{lab.epochs:,}", used=f"{used.epochs:,}")
     if act == "linear":

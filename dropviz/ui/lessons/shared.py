@@ -11,7 +11,7 @@ from ...config import LabConfig
 from ...lessons.experiment import Experiment, Result
 from ...runner import Queued
 from .. import controls, urlstate
-from ..common import big, get_runner, hidden, t, viewer_id
+from ..common import big, get_runner, hidden, run_error_text, t, viewer_id
 
 FRAME = 0.5  # seconds between redraws of a running lesson experiment
 
@@ -60,8 +60,8 @@ def intro(text: str) -> None:
 def settings_line(config: LabConfig) -> str:
     """The lab settings a lesson uses, in one line."""
     return t("sweep.lab_line", width=config.width, depth=config.depth, epochs=f"{config.epochs:,}",
-             n_points=config.n_points, noise=f"{config.noise:g}", dataset=config.dataset,
-             optimizer=config.optimizer, lr=f"{config.lr:g}", seed=config.seed)
+             n_points=config.n_points, noise=f"{config.noise:g}", dataset=t(f"lab.options.dataset.{config.dataset}"),
+             optimizer=t(f"lab.options.optimizer.{config.optimizer}"), lr=f"{config.lr:g}", seed=config.seed)
 
 
 def computed(spec: Experiment) -> Any | None:
@@ -73,7 +73,7 @@ def computed(spec: Experiment) -> Any | None:
     if isinstance(snap, Result):
         return snap.value
     if job.error:
-        st.error(job.error)
+        st.error(run_error_text(job.error))
         return None
     st.fragment(_await, run_every=FRAME)(spec)
     return None
@@ -103,7 +103,7 @@ def _frame(spec: Any, draw: Callable[[Any, bool], None], page: str, running: boo
     job = runner.watch(viewer, spec)  # renews the lease; restarts a job the reaper ended
     snap = runner.latest(viewer)
     if job.error:
-        st.error(job.error)
+        st.error(run_error_text(job.error))
     if isinstance(snap, Queued):
         st.info(t(f"{page}.queued", ahead=snap.ahead, seconds=f"{snap.seconds:.0f}"))
     elif snap is None:
