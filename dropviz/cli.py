@@ -1,8 +1,9 @@
 """The command line: `python -m dropviz run | sweep | seeds | results | bench` (also the `dropviz` script).
 
-Every LabConfig field is a flag, generated from config.LIMITS, and every value goes through
-LabConfig, so the command line accepts exactly what the page accepts. Exit codes: 0 done,
-1 the run diverged, 2 bad arguments, 130 interrupted.
+Every LabConfig field is a flag, made from its declaration in config.py (a Setting), and every
+value is read by that Setting's parser, so the command line accepts exactly what the page accepts
+(strictly: a bad value is an error here, where a link's is clamped). Exit codes: 0 done, 1 the
+run diverged, 2 bad arguments, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,11 +15,10 @@ import math
 import statistics
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .config import DEFAULTS, FIELD_TYPES, LIMITS, PRESETS, ConfigError, LabConfig, preset
+from .config import DEFAULTS, PRESETS, SCHEMA, ConfigError, LabConfig, preset, schema_of
 
 EXIT_OK, EXIT_DIVERGED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 OUT_FORMATS = (".json", ".csv")
@@ -26,8 +26,9 @@ OUT_FORMATS = (".json", ".csv")
 
 # --- flags -------------------------------------------------------------------------------------------
 
-def add_config_flags(parser: argparse.ArgumentParser, lists: bool = False) -> None:
-    """--preset and one flag per LabConfig field (help = the field's Limit); values stay strings here.
+def add_config_flags(parser: argparse.ArgumentParser, lists: bool = False, base: LabConfig = DEFAULTS) -> None:
+    """--preset and one flag per setting of `base`'s schema (config.py: its flag, help and range);
+    values stay strings here and are read by `Setting.parse` in config_from_args.
 
     With `lists` (the seeds search) there is no --preset and each flag takes comma-separated values."""
     if not lists:
@@ -35,53 +36,32 @@ def add_config_flags(parser: argparse.ArgumentParser, lists: bool = False) -> No
     group = parser.add_argument_group(
         "settings (every field of the lab's config; comma-separated values make a grid, e.g. --noise 0.5,1)" if lists
         else "settings (every field of the lab's config)")
-    for f in fields(LabConfig):
-        limit = LIMITS[f.name]
-        names = [f"--{f.name.replace('_', '-')}"] + ([f"--{f.name}"] if "_" in f.name else [])
-        metavar = "{" + ",".join(limit.choices) + "}" if limit.choices else f.name.upper()
-        group.add_argument(*names, dest=f.name, metavar=metavar, default=None,
-                           help=f"{limit.help} [{limit.describe()}; default {getattr(DEFAULTS, f.name)}]")
+    for s in schema_of(type(base)).values():
+        also = [f"--{s.name}"] if s.flag == "--" + s.name.replace("_", "-") != f"--{s.name}" else []  # --n_seeds too
+        metavar = "{" + ",".join(s.choices) + "}" if s.choices else s.name.upper()
+        group.add_argument(s.flag, *also, dest=s.name, metavar=metavar, default=None,
+                           help=f"{s.help} [{s.describe()}; default {getattr(base, s.name)}]")
 
 
-def config_from_args(args: argparse.Namespace, **fixed: Any) -> LabConfig:
-    """The LabConfig the flags describe: the preset (or the defaults), then each flag given."""
-    changes = {f.name: _parse_value(f.name, getattr(args, f.name)) for f in fields(LabConfig)
-               if getattr(args, f.name, None) is not None}
-    changes.update(fixed)
-    return preset(args.preset, **changes) if args.preset else DEFAULTS.with_(**changes)
+def config_from_args(args: argparse.Namespace, base: LabConfig = DEFAULTS) -> LabConfig:
+    """The LabConfig the flags describe: the preset (or `base`), then each flag given."""
+    changes = {name: s.parse(getattr(args, name)) for name, s in schema_of(type(base)).items()
+               if getattr(args, name, None) is not None}
+    return preset(args.preset, **changes) if getattr(args, "preset", None) else base.with_(**changes)
 
 
 def grid_from_args(args: argparse.Namespace) -> dict[str, tuple]:
     """Each config flag given, as the tuple of its comma-separated values (one value: a 1-tuple)."""
     grid = {}
-    for f in fields(LabConfig):
-        text = getattr(args, f.name, None)
+    for name, s in SCHEMA.items():
+        text = getattr(args, name, None)
         if text is None:
             continue
         items = [item for item in text.split(",") if item.strip()]
         if not items:
-            raise ConfigError(f"{f.name}={text!r}: give at least one value")
-        values = tuple(dict.fromkeys(_parse_value(f.name, item) for item in items))  # in order, once each
-        for value in values:
-            DEFAULTS.with_(**{f.name: value})  # each value through LabConfig's check
-        grid[f.name] = values
+            raise ConfigError(f"{name}={text!r}: give at least one value")
+        grid[name] = tuple(dict.fromkeys(s.parse(item) for item in items))  # in order, once each
     return grid
-
-
-def _parse_value(name: str, text: str) -> Any:
-    """A flag's text as the field's type; a ConfigError that names the field when it is not one."""
-    kind, limit = FIELD_TYPES[name], LIMITS[name]
-    if kind is str:
-        return text.strip().lower()
-    try:
-        number = float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r}: must be a number, {limit.describe()}") from None
-    if kind is int:
-        if not number.is_integer():
-            raise ConfigError(f"{name}={text!r}: must be a whole number, {limit.describe()}")
-        return int(number)
-    return number
 
 
 def parse_list(text: str, kind: Callable[[str], Any] = float) -> list:
@@ -241,7 +221,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     config = config.with_(**_headless_interval(args, config.epochs))
-    ps, seeds = _checked_ps(args.ps, config), _checked_seeds(args.seeds, config)
+    ps, seeds = _checked_ps(args.ps), _checked_seeds(args.seeds)
     snap = _drive(sweep(config, ps, seeds), config.epochs, args.progress)
     print(f"{len(ps)} p values × {len(seeds)} seeds = {len(ps) * len(seeds)} models, {config.epochs} iterations, "
           f"{config.dataset} data, {snap.its_per_sec:,.0f} it/s ({snap.its_per_sec * len(snap.ps):,.0f} model-it/s)")
@@ -268,7 +248,7 @@ def cmd_seeds(args: argparse.Namespace) -> int:
     """Does dropout's lesson hold across seeds? Each setting's p = 0 and p models over every seed, one batched run."""
     from . import seeds as over
 
-    seeds = _checked_seeds(args.seeds, DEFAULTS)
+    seeds = _checked_seeds(args.seeds)
     if args.seed is not None:
         raise ConfigError(f"seed={args.seed}: this command trains every seed of --seeds (now {args.seeds})")
     grid = grid_from_args(args) or ({} if args.no_grid else dict(over.DEFAULT_GRID))
@@ -363,7 +343,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     from .seeds import candidates
     from .train import sweep
 
-    seeds, ps, names = _checked_seeds(args.seeds, DEFAULTS), [0.0, args.p], [n.strip() for n in args.presets.split(",")]
+    seeds, ps, names = _checked_seeds(args.seeds), [0.0, args.p], [n.strip() for n in args.presets.split(",")]
     table, status, doc = [], EXIT_OK, {}
     for name in names:
         config = preset(name, device=args.device, **({"epochs": args.epochs} if args.epochs else {}))
@@ -382,7 +362,7 @@ def cmd_results(args: argparse.Namespace) -> int:
     print(f"\nFinal MSE after each preset's iterations, eval mode, median over seeds "
           f"{','.join(map(str, seeds))}; `python -m dropviz results`.")
     if args.over_seeds.strip().lower() not in ("", "none"):
-        over_seeds = _checked_seeds(args.over_seeds, DEFAULTS)
+        over_seeds = _checked_seeds(args.over_seeds)
         fixed = {"p": (args.p,), "device": (args.device,), **({"epochs": (args.epochs,)} if args.epochs else {})}
         tallies, over_status = _over_seeds(candidates(names, fixed), over_seeds, args)
         same = f"--presets {','.join(names)} --no-grid --seeds {args.over_seeds}" + \
@@ -434,28 +414,26 @@ def _headless_interval(args: argparse.Namespace, epochs: int) -> dict:
     """Sweeps need few snapshots (each evaluates every model): about 50 per run unless asked."""
     if getattr(args, "snapshot_every", None) is not None:
         return {}
-    return {"snapshot_every": min(max(epochs // 50, 1), int(LIMITS["snapshot_every"].hi))}
+    return {"snapshot_every": min(max(epochs // 50, 1), int(SCHEMA["snapshot_every"].hi))}
 
 
-def _checked_ps(text: str, config: LabConfig) -> list[float]:
+def _checked_ps(text: str) -> list[float]:
+    """--ps: each value read and checked as --p is (config.SCHEMA's parser)."""
     try:
-        ps = parse_list(text, float)
-    except ValueError as e:
+        ps = parse_list(text, SCHEMA["p"].parse)
+    except ValueError as e:  # a ConfigError too: "ps: p=1.2: must be …"
         raise ConfigError(f"ps: {e}") from None
-    for p in ps:
-        config.with_(p=p)  # each p through LabConfig's check
     if not ps:
         raise ConfigError("ps: give at least one drop probability, e.g. --ps 0,0.5")
     return ps
 
 
-def _checked_seeds(text: str, config: LabConfig) -> list[int]:
+def _checked_seeds(text: str) -> list[int]:
+    """--seeds: each value read and checked as --seed is."""
     try:
-        seeds = parse_list(text, int)
+        seeds = parse_list(text, SCHEMA["seed"].parse)
     except ValueError as e:
         raise ConfigError(f"seeds: {e}") from None
-    for s in seeds:
-        config.with_(seed=s)
     if not seeds:
         raise ConfigError("seeds: give at least one seed, e.g. --seeds 1,2,3")
     return seeds
@@ -518,9 +496,9 @@ def build_parser() -> argparse.ArgumentParser:
     res_p = sub.add_parser("results", help="the README table: presets' train/test loss for p=0 vs p=0.5, median over seeds")
     res_p.add_argument("--presets", default="source,classroom", help="comma-separated preset names")
     res_p.add_argument("--seeds", default="1,...,5", help="seeds to take the median over")
-    res_p.add_argument("--p", type=float, default=0.5, help="drop probability of the dropout models")
-    res_p.add_argument("--epochs", type=int, default=None, help="override the presets' iterations (for a quick look)")
-    res_p.add_argument("--device", default="auto", choices=LIMITS["device"].choices, help=LIMITS["device"].help)
+    res_p.add_argument("--p", default="0.5", help="drop probability of the dropout models")  # read in main
+    res_p.add_argument("--epochs", default=None, help="override the presets' iterations (for a quick look)")
+    res_p.add_argument("--device", default="auto", choices=SCHEMA["device"].choices, help=SCHEMA["device"].help)
     res_p.add_argument("--plain", action="store_true", help="an aligned text table instead of markdown")
     res_p.add_argument("--over-seeds", default="11,...,30",
                        help="seeds of the second table: on how many dropout's test loss is lower ('none' to skip)")
@@ -549,7 +527,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "results":
             for name in args.presets.split(","):
                 preset(name.strip())  # unknown names fail before any training
-            DEFAULTS.with_(p=args.p)
+            args.p = SCHEMA["p"].parse(args.p)  # read as the run's own flags are
+            args.epochs = None if args.epochs is None else SCHEMA["epochs"].parse(args.epochs)
         return args.func(args)
     except ConfigError as e:
         print(f"dropviz: error: {e}", file=sys.stderr)

@@ -1,34 +1,214 @@
-"""Every setting of a run: one frozen dataclass, its limits, presets and the URL round trip."""
+"""Every setting of a run, declared once: the schema that validation, the URL, the CLI and the widgets read.
+
+Each LabConfig field is declared by `setting(...)`: its type (the annotation), default, range or
+choices, one-line help, URL key, CLI flag, widget and translation key. Everything else derives
+from that declaration, as TensorFlow Playground's state.ts does for its controls:
+
+- validation: `LabConfig.__post_init__` → `Setting.check` (a ConfigError names the field and its range);
+- untrusted input (a link, a widget's value): `clamp` → `Setting.clamp`, which never raises and says
+  what it changed;
+- the command line: `Setting.parse` (strict: a bad value is an error, not a guess), and cli.py makes
+  one flag per setting;
+- the URL round trip: `to_query` / `from_query`, keys `Setting.url`, values `Setting.format`;
+- the lab's widgets: ui/controls.py draws `Setting.widget` at `Setting.place`.
+
+The CLI, a link and a widget's value are all read by one parser, `Setting.read`. The lesson pages
+declare their own URL settings with the same `Setting` (ui/lessons/*.py, via `declare`).
+"""
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from dataclasses import KW_ONLY, asdict, dataclass, field, fields, replace
+from typing import Any, Mapping, get_type_hints
 
 
 class ConfigError(ValueError):
     """A setting is out of range or malformed; the message names the field and its range."""
 
 
-@dataclass(frozen=True)
-class Limit:
-    """What one field accepts: a numeric range or a set of names, and a one-line meaning."""
+# The highest drop probability, stated once: the p slider's end, the CLI's and a link's limit. Why
+# 0.99 and not "anything below 1": the masks draw 16 random bits per unit (_MaskBits), so they
+# realise p rounded up to a multiple of 1/65536. At 0.99 they keep 655/65536 of the units instead
+# of 1/100: the expected multiplier (1 in theory) is off by -0.055 %, and by at most
+# 1/(65536 · 0.01) = 0.15 % for any p ≤ 0.99, which no chart can show. At 0.999 it was off by
+# -0.8 %, at 0.99999 by +52 %. The values the masks realise exactly (k/65536, e.g. 63/64) are off
+# the slider's 0.01 grid. Were the masks exact, 0.99 would still be the end worth teaching: a
+# 200-unit layer keeps 2 units on average there.
+P_MAX = 0.99
 
-    help: str
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: what it accepts, what it means, and where it shows. `name` is bound by `declare`.
+
+    Numbers: `lo` ≤ value ≤ `hi`, or `off` (a value below `lo` that turns the feature off: with
+    mc_samples = 1 there is no spread to draw, so it is 0 or 2-200). Names: one of `choices`.
+    """
+
+    default: Any
     lo: float | None = None
     hi: float | None = None
+    _: KW_ONLY
     choices: tuple[str, ...] = ()
-    hi_open: bool = False  # p < 1, not p <= 1: p = 1 would drop every unit
-    # The widget: a slider moving in `step`, or one that stops only at `options` (a value from a
-    # link between them is added as one more stop). Neither narrows what the field accepts.
+    off: float | None = None
+    help: str = ""  # one line: the CLI's help, and what a reader of the schema needs
+    # The widget: "slider" (in `step`), "stops" (a slider that stops at `options`; a value from a
+    # link between them becomes one more stop), "number" (shown with `fmt`), "select" (the
+    # choices), or None: set by a link or a flag only. Neither narrows what the field accepts.
+    widget: str | None = None
     step: float | None = None
     options: tuple[float, ...] = ()
+    fmt: str | None = None
+    place: str | None = None  # the lab page's "bar" above the charts, its "sidebar", or its "advanced" expander
+    name: str = ""
+    url: str = ""  # URL key; the name unless declared
+    flag: str = ""  # CLI flag; --the-name unless declared
+    text: str = ""  # translation keys: <text>.labels.<name>, <text>.help.<name>, <text>.options.<name>.<value>
+
+    @property
+    def kind(self) -> type:
+        """int, float or str: the type of the default (a LabConfig field's annotation must agree)."""
+        return type(self.default)
 
     def describe(self) -> str:
+        """What the setting accepts, for messages and the CLI's help: "0 ≤ value ≤ 0.99"."""
         if self.choices:
             return "one of " + ", ".join(self.choices)
-        return f"{self.lo:g} ≤ value {'<' if self.hi_open else '≤'} {self.hi:g}"
+        span = f"{self._show(self.lo)} ≤ value ≤ {self._show(self.hi)}"
+        return span if self.off is None else f"{self._show(self.off)} (off) or {span}"
+
+    def _show(self, bound: float) -> str:
+        return str(int(bound)) if self.kind is int else f"{bound:g}"  # 2147483647, not 2.14748e+09
+
+    def translation(self, part: str, value: Any = None) -> str:
+        """The key of the widget's label ("labels"), help ("help") or a choice's name ("options", value)."""
+        return f"{self.text}.{part}.{self.name}" + ("" if value is None else f".{value}")
+
+    # --- reading values: one parser, used strictly (the CLI) or leniently (a link, a widget) -------
+
+    def read(self, raw: Any) -> Any:
+        """Text (a link, a flag) or a number (a widget) as one of `choices`, or as a float not yet
+        range-checked (±inf included: out of range, not unreadable). ConfigError when it is neither:
+        NaN, markup, a bool, a list, a number too big for a float."""
+        if self.choices:
+            name = str(raw).strip().lower()
+            if name not in self.choices:
+                raise ConfigError(f"{self.name}={_shown(raw)}: must be {self.describe()}")
+            return name
+        try:
+            number = math.nan if isinstance(raw, bool) else float(raw)
+        except (TypeError, ValueError, OverflowError):
+            number = math.nan
+        if math.isnan(number):
+            raise ConfigError(f"{self.name}={_shown(raw)}: must be a number, {self.describe()}")
+        return number
+
+    def parse(self, raw: Any) -> Any:
+        """Strict, for the command line: `raw` as a valid value of the field's type, else a ConfigError
+        (2.5 hidden units is a mistake to report, not to round)."""
+        value = self.read(raw)
+        if self.kind is int and not self.choices:
+            if not value.is_integer():
+                raise ConfigError(f"{self.name}={_shown(raw)}: must be a whole number, {self.describe()}")
+            value = int(value)
+        self.check(value)
+        return value
+
+    def clamp(self, raw: Any, fallback: Any) -> tuple[Any, str]:
+        """Lenient, for untrusted input: a valid value and, when it is not `raw` as given, a notice
+        that says why. Unreadable → `fallback`; out of range → the nearest valid value. Never raises."""
+        try:
+            value = self.read(raw)
+        except ConfigError:
+            what = f"not {self.describe()}" if self.choices else "not a number"
+            return fallback, f"{self.name}: {_shown(raw)} is {what}; using {fallback!r}"
+        if self.choices:
+            return value, ""
+        fixed = self._nearest(value)
+        if fixed != value:
+            return fixed, f"{self.name}: {_shown(raw)} is outside {self.describe()}; using {fixed!r}"
+        return fixed, ""
+
+    def _nearest(self, number: float) -> Any:
+        """The valid value nearest to `number` (finite or not), of the setting's type."""
+        fixed = min(max(number, self.lo if self.off is None else self.off), self.hi)
+        fixed = int(round(fixed)) if self.kind is int else float(fixed)
+        if self.off is not None and self.off < fixed < self.lo:  # mc_samples = 1: on, so the least that is on
+            fixed = self.kind(self.lo)
+        return fixed
+
+    def check(self, value: Any) -> None:
+        """ConfigError unless `value` is valid as it is (of the field's type, in range)."""
+        if self.choices:
+            if value not in self.choices:
+                raise ConfigError(f"{self.name}={_shown(value)}: must be {self.describe()}")
+            return
+        if isinstance(value, bool) or not isinstance(value, int if self.kind is int else (int, float)):
+            number = "a whole number" if self.kind is int else "a number"
+            raise ConfigError(f"{self.name}={_shown(value)}: must be {number}, {self.describe()}")
+        # isfinite only on floats: math.isfinite(10**400) raises OverflowError instead of saying why.
+        if (isinstance(value, float) and not math.isfinite(value)) or not self._allows(value):
+            raise ConfigError(f"{self.name}={_shown(value)}: must be {self.describe()}")
+
+    def _allows(self, number: float) -> bool:
+        return self.lo <= number <= self.hi or number == self.off
+
+    def format(self, value: Any) -> str:
+        """`value` as URL text that reads back exactly (repr round-trips floats)."""
+        return repr(value) if isinstance(value, float) else str(value)
+
+
+def _shown(raw: Any) -> str:
+    """`raw` for a message: its repr, cut short (a link can carry 10,000 characters)."""
+    text = repr(raw)
+    return text if len(text) <= 40 else text[:37] + "…"
+
+
+def declare(settings: Mapping[str, Setting], text: str = "") -> dict[str, Setting]:
+    """Each setting bound to its name, with the URL key, flag and translation keys that default to it."""
+    for name, s in settings.items():
+        if s.kind not in (int, float, str) or (s.kind is str) != bool(s.choices):
+            raise TypeError(f"{name}: a setting is a number with a range or a name with choices")
+    return {name: replace(s, name=name, url=s.url or name, flag=s.flag or "--" + name.replace("_", "-"),
+                          text=s.text or text) for name, s in settings.items()}
+
+
+def setting(default: Any, lo: float | None = None, hi: float | None = None, **declared: Any) -> Any:
+    """A LabConfig field: its default, with the rest of its declaration (a Setting) in its metadata."""
+    return field(default=default, metadata={"setting": Setting(default, lo, hi, **declared)})
+
+
+@functools.cache
+def schema_of(cls: type) -> dict[str, Setting]:
+    """A config class's settings, by field name, in field order; each field's annotation is its type."""
+    schema = declare({f.name: f.metadata["setting"] for f in fields(cls)}, text="lab")
+    for name, hint in get_type_hints(cls).items():
+        if hint is not schema[name].kind:
+            raise TypeError(f"{cls.__name__}.{name}: the default {schema[name].default!r} is not a {hint.__name__}")
+    return schema
+
+
+def clamp_all(schema: Mapping[str, Setting], raw: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict, list[str]]:
+    """Untrusted values by URL key (a link's query, a page's widgets) → every setting's value, and
+    notices. Unknown keys are ignored, a repeated key's last value is used (and said), `base` fills
+    in what is missing or unreadable. Never raises."""
+    values, notices = dict(base), []
+    for s in schema.values():
+        if s.url not in raw:
+            continue
+        value = raw[s.url]
+        if isinstance(value, (list, tuple)):  # a repeated URL key: the last one wins
+            if not value:
+                continue
+            if len(value) > 1:
+                notices.append(f"{s.name}: given {len(value)} times, used the last value")
+            value = value[-1]
+        values[s.name], note = s.clamp(value, base[s.name])
+        if note:
+            notices.append(note)
+    return values, notices
 
 
 DATASETS = ("source", "linear", "sine", "step")
@@ -36,54 +216,57 @@ VARIANTS = ("inverted", "vanilla", "torch")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 
-LIMITS: dict[str, Limit] = {
-    "p": Limit("probability of DROPPING each hidden unit (0 = no dropout; not the keep probability)", 0.0, 1.0, hi_open=True, step=0.01),
-    "width": Limit("hidden units per layer", 1, 1024,
-                   options=(1, 2, 4, 8, 16, 32, 64, 128, 200, 256, 512, 1024)),  # 200: the source's width
-    "depth": Limit("number of hidden layers, each followed by ReLU and dropout", 1, 6, step=1),
-    "epochs": Limit("training iterations; each is one full-batch step (the source calls them epochs)", 1, 20_000,
-                    options=(10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000)),
-    "lr": Limit("learning rate of the optimizer", 1e-5, 10.0),
-    "optimizer": Limit("sgd = SGD with momentum 0.9 (as the source); adam = Adam", choices=OPTIMIZERS),
-    "weight_decay": Limit("L2 penalty added by the optimizer (0 = none)", 0.0, 1.0),
-    "n_points": Limit("number of noisy training points", 2, 500, options=(2, 5, 10, 20, 30, 50, 100, 200, 500)),
-    "noise": Limit("standard deviation of the noise added to the training targets", 0.0, 3.0, step=0.05),
-    "seed": Limit("random seed for data, initial weights and dropout masks", 0, 2**31 - 1),
-    "n_seeds": Limit("seeds trained side by side (seed, seed+1, …): the verdict counts on how many dropout wins", 1, 10),
-    "dataset": Limit("target function; 'source' = the source demo's line with its same-x test points", choices=DATASETS),
-    "variant": Limit("dropout implementation: inverted (scale 1/(1-p) in training), vanilla (scale at test), torch (F.dropout)", choices=VARIANTS),
-    "device": Limit("where to train: auto picks CUDA when available", choices=DEVICES),
-    "snapshot_every": Limit("iterations between two snapshots sent to the charts", 1, 1000,
-                            options=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)),
-    "mc_samples": Limit("dropout masks sampled at test time for the MC-dropout band (0 = off)", 0, 200,
-                        options=(0, 2, 5, 10, 20, 50, 100, 200)),  # 1 mask has no spread: no band
-}
-
 
 @dataclass(frozen=True)
 class LabConfig:
-    """One run of the lab: a p=0 baseline and a dropout model trained side by side."""
+    """One run of the lab: a p=0 baseline and a dropout model trained side by side.
 
-    p: float = 0.5  # drop probability of the dropout model; the baseline always has p = 0
-    width: int = 200  # hidden units per layer
-    depth: int = 3  # hidden layers
-    epochs: int = 2000  # full-batch iterations
-    lr: float = 0.01  # learning rate
-    optimizer: str = "sgd"  # sgd (momentum 0.9) or adam
-    weight_decay: float = 0.0  # L2 penalty
-    n_points: int = 10  # training points
-    noise: float = 0.5  # std of the training noise
-    seed: int = 1  # seeds data, weights and masks
-    n_seeds: int = 1  # pairs trained: seed, seed + 1, …; the charts show the first, the verdict counts all
-    dataset: str = "source"  # see DATASETS
-    variant: str = "inverted"  # see VARIANTS
-    device: str = "auto"  # auto / cpu / cuda
-    snapshot_every: int = 20  # iterations between snapshots
-    mc_samples: int = 0  # MC-dropout masks per snapshot (0 = off)
+    Each field's `setting(default, lo, hi, …)` is its whole declaration (see Setting); its label and
+    help on the page are lab.labels.<field> and lab.help.<field> (dropviz/locales/*/lab.toml).
+    """
+
+    # The drop probability of the dropout model; the baseline always has p = 0.
+    p: float = setting(0.5, 0.0, P_MAX, widget="slider", step=0.01, place="bar",
+                       help="probability of DROPPING each hidden unit (0 = no dropout; not the keep probability)")
+    width: int = setting(200, 1, 1024, widget="stops", place="sidebar", help="hidden units per layer",
+                         options=(1, 2, 4, 8, 16, 32, 64, 128, 200, 256, 512, 1024))  # 200: the source's width
+    depth: int = setting(3, 1, 6, widget="slider", step=1, place="advanced",
+                         help="number of hidden layers, each followed by ReLU and dropout")
+    epochs: int = setting(2000, 1, 20_000, widget="stops", place="sidebar",
+                          options=(10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000),
+                          help="training iterations; each is one full-batch step (the source calls them epochs)")
+    lr: float = setting(0.01, 1e-5, 10.0, widget="number", fmt="%.5g", place="advanced",
+                        help="learning rate of the optimizer")
+    optimizer: str = setting("sgd", choices=OPTIMIZERS, widget="select", place="advanced",
+                             help="sgd = SGD with momentum 0.9 (as the source); adam = Adam")
+    weight_decay: float = setting(0.0, 0.0, 1.0, widget="number", fmt="%.5g", place="advanced",
+                                  help="L2 penalty added by the optimizer (0 = none)")
+    n_points: int = setting(10, 2, 500, widget="stops", place="advanced", options=(2, 5, 10, 20, 30, 50, 100, 200, 500),
+                            help="number of noisy training points")
+    noise: float = setting(0.5, 0.0, 3.0, widget="slider", step=0.05, place="advanced",
+                           help="standard deviation of the noise added to the training targets")
+    seed: int = setting(1, 0, 2**31 - 1, widget="number", fmt="%d", place="advanced",
+                        help="random seed for data, initial weights and dropout masks")
+    # No widget: a link (?n_seeds=3) or the CLI's --n-seeds sets it.
+    n_seeds: int = setting(1, 1, 10, help="seeds trained side by side (seed, seed+1, …): the verdict counts on "
+                                          "how many dropout wins")
+    dataset: str = setting("source", choices=DATASETS, widget="select", place="advanced",
+                           help="target function; 'source' = the source demo's line with its same-x test points")
+    variant: str = setting("inverted", choices=VARIANTS, widget="select", place="advanced",
+                           help="dropout implementation: inverted (scale 1/(1-p) in training), vanilla (scale at "
+                                "test), torch (F.dropout)")
+    device: str = setting("auto", choices=DEVICES, widget="select", place="advanced",  # drawn only where CUDA is
+                          help="where to train: auto picks CUDA when available")
+    snapshot_every: int = setting(20, 1, 1000, widget="stops", place="advanced",
+                                  options=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
+                                  help="iterations between two snapshots sent to the charts")
+    # 0 = off; one mask has no spread, so no band: on means 2 or more.
+    mc_samples: int = setting(0, 2, 200, off=0, widget="stops", place="advanced", options=(0, 2, 5, 10, 20, 50, 100, 200),
+                              help="dropout masks sampled at test time for the MC-dropout band (0 = off)")
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            _check(f.name, getattr(self, f.name))
+        for name, s in schema_of(type(self)).items():
+            s.check(getattr(self, name))
 
     @property
     def ps(self) -> tuple[float, ...]:
@@ -93,7 +276,7 @@ class LabConfig:
     def models(self) -> list[tuple[float, int]]:
         """(p, seed) of every model the lab trains, in training order: the pair `ps` for seed, seed + 1,
         …, n_seeds of them, the config's own seed first (its pair is the one the charts show)."""
-        seeds = [(self.seed + k) % (int(LIMITS["seed"].hi) + 1) for k in range(self.n_seeds)]  # past 2³¹ - 1: 0, 1, …
+        seeds = [(self.seed + k) % (int(SCHEMA["seed"].hi) + 1) for k in range(self.n_seeds)]  # past 2³¹ - 1: 0, 1, …
         return [(p, seed) for seed in seeds for p in self.ps]
 
     def with_(self, **changes: Any) -> "LabConfig":
@@ -104,25 +287,9 @@ class LabConfig:
         return asdict(self)
 
 
-def _check(name: str, value: Any) -> None:
-    limit = LIMITS[name]
-    if limit.choices:
-        if value not in limit.choices:
-            raise ConfigError(f"{name}={value!r}: must be {limit.describe()}")
-        return
-    kind = FIELD_TYPES[name]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(f"{name}={value!r}: must be a whole number, {limit.describe()}")
-    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise ConfigError(f"{name}={value!r}: must be a number, {limit.describe()}")
-    too_high = value >= limit.hi if limit.hi_open else value > limit.hi
-    # isfinite only on floats: math.isfinite(10**400) raises OverflowError instead of saying why.
-    if (isinstance(value, float) and not math.isfinite(value)) or value < limit.lo or too_high:
-        raise ConfigError(f"{name}={value!r}: must be {limit.describe()}")
-
-
-FIELD_TYPES: dict[str, type] = {f.name: type(f.default) for f in fields(LabConfig)}
+SCHEMA: dict[str, Setting] = schema_of(LabConfig)
 DEFAULTS = LabConfig()
+
 
 # Presets are partial configs layered over the defaults.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -155,65 +322,21 @@ def preset(name: str, **overrides: Any) -> LabConfig:
 
 
 def clamp(raw: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[str]]:
-    """Turn untrusted values (URL parameters, form input) into a valid config plus notices.
+    """Turn untrusted values (URL parameters, widget values) into a valid config plus notices.
 
-    Unknown keys are ignored, unparsable values fall back to `base`, numbers are clamped into
-    range. Never raises.
+    Unknown keys are ignored, unreadable values fall back to `base`, numbers are clamped into
+    range (see clamp_all and Setting.clamp). Never raises.
     """
-    values = base.to_dict()
-    notices: list[str] = []
-    for name, value in raw.items():
-        if name not in LIMITS:
-            continue
-        if isinstance(value, (list, tuple)):  # a repeated URL key: the last one wins
-            if not value:
-                continue
-            notices.append(f"{name}: given {len(value)} times, used the last value")
-            value = value[-1]
-        fixed, note = _clamp_one(name, value, values[name])
-        values[name] = fixed
-        if note:
-            notices.append(note)
-    return LabConfig(**values), notices
-
-
-def _clamp_one(name: str, value: Any, fallback: Any) -> tuple[Any, str]:
-    limit, kind = LIMITS[name], FIELD_TYPES[name]
-    shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "…"
-    if limit.choices:
-        text = str(value).strip().lower()
-        if text in limit.choices:
-            return text, ""
-        return fallback, f"{name}: {shown} is not {limit.describe()}; using {fallback!r}"
-    try:
-        number = float(value)
-    except (TypeError, ValueError, OverflowError):
-        return fallback, f"{name}: {shown} is not a number; using {fallback!r}"
-    if math.isnan(number):
-        return fallback, f"{name}: {shown} is not a number; using {fallback!r}"
-    fixed = min(max(number, limit.lo), limit.hi)
-    if limit.hi_open and fixed >= limit.hi:  # only the bound itself moves: p = 0.995 stays valid
-        fixed = _below(limit.hi, kind)
-    fixed = int(round(fixed)) if kind is int else float(fixed)
-    if fixed != number:
-        return fixed, f"{name}: {shown} is outside {limit.describe()}; using {fixed!r}"
-    return fixed, ""
-
-
-def _below(hi: float, kind: type) -> float:
-    """Largest allowed value under an open upper bound (p < 1 becomes p = 0.99)."""
-    return hi - 1 if kind is int else round(hi - 0.01, 2)
+    values, notices = clamp_all(schema_of(type(base)), raw, base.to_dict())
+    return replace(base, **values), notices
 
 
 def to_query(config: LabConfig, base: LabConfig = DEFAULTS) -> dict[str, str]:
     """The fields that differ from `base`, as URL query strings (short links)."""
-    return {k: _fmt(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
+    schema = schema_of(type(config))
+    return {schema[k].url: schema[k].format(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
 
 
 def from_query(query: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[str]]:
     """A config from URL query parameters; alias of `clamp`, named for the round trip."""
     return clamp(query, base)
-
-
-def _fmt(value: Any) -> str:
-    return repr(value) if isinstance(value, float) else str(value)  # repr round-trips floats

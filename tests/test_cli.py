@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from dropviz import bench, cli
-from dropviz.config import LIMITS, LabConfig, preset
+from dropviz.config import SCHEMA, LabConfig, preset
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--width", "16", "--depth", "2", "--epochs", "40", "--snapshot-every", "10", "--device", "cpu"]
@@ -40,7 +40,7 @@ def test_every_config_field_has_a_flag_with_its_help():
     for f in fields(LabConfig):
         action = by_dest[f.name]
         assert f"--{f.name.replace('_', '-')}" in action.option_strings
-        assert action.help.startswith(LIMITS[f.name].help)
+        assert action.help.startswith(SCHEMA[f.name].help)
     assert "--preset" in by_dest["preset"].option_strings
 
 
@@ -55,7 +55,8 @@ def test_flags_and_preset_make_the_config():
 @pytest.mark.parametrize("argv,field", [
     (["--p", "1.5"], "p"), (["--p", "1"], "p"), (["--width", "abc"], "width"), (["--width", "2.5"], "width"),
     (["--depth", "0"], "depth"), (["--lr", "nan"], "lr"), (["--optimizer", "rmsprop"], "optimizer"),
-    (["--device", "tpu"], "device"), (["--epochs", "20001"], "epochs"),
+    (["--device", "tpu"], "device"), (["--epochs", "20001"], "epochs"), (["--p", "0.995"], "p"),
+    (["--mc-samples", "1"], "mc_samples"), (["--p", "<script>"], "p"), (["--seed", "1e999"], "seed"),
 ])
 def test_bad_values_give_one_clean_line_and_exit_2(argv, field, capsys):
     assert run_cli("run", *argv) == 2
@@ -66,7 +67,7 @@ def test_bad_values_give_one_clean_line_and_exit_2(argv, field, capsys):
 def test_bad_values_from_a_real_process_have_no_traceback():
     out = python_m("run", "--p", "1.5")
     assert out.returncode == 2
-    assert out.stderr.strip() == "dropviz: error: p=1.5: must be 0 ≤ value < 1"
+    assert out.stderr.strip() == "dropviz: error: p=1.5: must be 0 ≤ value ≤ 0.99"
     assert "Traceback" not in out.stderr + out.stdout
 
 

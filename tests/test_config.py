@@ -9,11 +9,11 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dropviz.config import (DEFAULTS, FIELD_TYPES, LIMITS, PRESETS, ConfigError, LabConfig, clamp,
-                            from_query, preset, to_query)
+from dropviz.config import (DEFAULTS, P_MAX, PRESETS, SCHEMA, ConfigError, LabConfig, clamp, from_query, preset,
+                            to_query)
 
-NUMERIC = [name for name, limit in LIMITS.items() if not limit.choices]
-CHOICES = [name for name, limit in LIMITS.items() if limit.choices]
+NUMERIC = [name for name, s in SCHEMA.items() if not s.choices]
+CHOICES = [name for name, s in SCHEMA.items() if s.choices]
 
 
 def assert_valid(config: LabConfig) -> None:
@@ -21,27 +21,24 @@ def assert_valid(config: LabConfig) -> None:
     assert isinstance(config, LabConfig)
     LabConfig(**config.to_dict())
     for name, value in config.to_dict().items():
-        limit = LIMITS[name]
-        if limit.choices:
-            assert value in limit.choices
+        s = SCHEMA[name]
+        if s.choices:
+            assert value in s.choices
         else:
             assert isinstance(value, (int, float)) and not isinstance(value, bool)
-            assert math.isfinite(value) and limit.lo <= value <= limit.hi
-            assert not (limit.hi_open and value >= limit.hi)
+            assert math.isfinite(value) and (s.lo <= value <= s.hi or value == s.off)
 
 
 def below(name: str):
-    """The nearest value under the field's lower bound, of the field's type."""
-    lo = LIMITS[name].lo
-    return lo - 1 if FIELD_TYPES[name] is int else math.nextafter(lo, -math.inf)
+    """The nearest value under the field's lower bound, of the field's type (mc_samples: 1, between off and on)."""
+    lo = SCHEMA[name].lo
+    return lo - 1 if SCHEMA[name].kind is int else math.nextafter(lo, -math.inf)
 
 
 def above(name: str):
-    """The nearest value over the field's upper bound (p: the bound itself, which is open)."""
-    limit = LIMITS[name]
-    if limit.hi_open:
-        return limit.hi
-    return limit.hi + 1 if FIELD_TYPES[name] is int else math.nextafter(limit.hi, math.inf)
+    """The nearest value over the field's upper bound."""
+    s = SCHEMA[name]
+    return s.hi + 1 if s.kind is int else math.nextafter(s.hi, math.inf)
 
 
 # --- defaults and limits ------------------------------------------------------------------------
@@ -49,8 +46,8 @@ def above(name: str):
 def test_defaults_are_valid_and_every_field_has_a_limit():
     assert_valid(DEFAULTS)
     assert DEFAULTS == LabConfig()
-    assert set(LIMITS) == {f.name for f in dataclasses.fields(LabConfig)}
-    assert all(limit.help for limit in LIMITS.values())
+    assert list(SCHEMA) == [f.name for f in dataclasses.fields(LabConfig)]
+    assert all(s.help for s in SCHEMA.values())
     assert DEFAULTS.ps == (0.0, DEFAULTS.p)  # the baseline is always p = 0 and comes first
 
 
@@ -61,11 +58,9 @@ def test_config_is_frozen():
 
 @pytest.mark.parametrize("name", NUMERIC)
 def test_bounds_themselves_are_accepted(name):
-    limit = LIMITS[name]
-    kind = FIELD_TYPES[name]
-    LabConfig(**{name: kind(limit.lo)})
-    top = math.nextafter(limit.hi, -math.inf) if limit.hi_open else kind(limit.hi)
-    LabConfig(**{name: top})
+    s = SCHEMA[name]
+    for value in (s.lo, s.hi) + (() if s.off is None else (s.off,)):
+        assert getattr(LabConfig(**{name: s.kind(value)}), name) == value
 
 
 @pytest.mark.parametrize("name", NUMERIC)
@@ -76,7 +71,7 @@ def test_out_of_range_names_field_and_range(name, side):
         LabConfig(**{name: value})
     message = str(err.value)
     assert message.startswith(f"{name}=")
-    assert LIMITS[name].describe() in message
+    assert SCHEMA[name].describe() in message
 
 
 @pytest.mark.parametrize("name", NUMERIC)
@@ -84,23 +79,23 @@ def test_out_of_range_names_field_and_range(name, side):
 def test_wrong_type_is_rejected(name, value):
     with pytest.raises(ConfigError, match=f"^{name}=") as err:
         LabConfig(**{name: value})
-    assert LIMITS[name].describe() in str(err.value)
+    assert SCHEMA[name].describe() in str(err.value)
 
 
-@pytest.mark.parametrize("name", [n for n in NUMERIC if FIELD_TYPES[n] is int])
+@pytest.mark.parametrize("name", [n for n in NUMERIC if SCHEMA[n].kind is int])
 def test_int_fields_reject_floats_and_huge_ints(name):
     with pytest.raises(ConfigError, match=f"^{name}=.*whole number"):
-        LabConfig(**{name: float(LIMITS[name].lo)})
+        LabConfig(**{name: float(SCHEMA[name].lo)})
     with pytest.raises(ConfigError, match=f"^{name}="):
         LabConfig(**{name: 10**400})  # too big for a float: must still be a ConfigError
 
 
-@pytest.mark.parametrize("name", [n for n in NUMERIC if FIELD_TYPES[n] is float])
+@pytest.mark.parametrize("name", [n for n in NUMERIC if SCHEMA[n].kind is float])
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
 def test_float_fields_reject_nan_and_inf(name, value):
     with pytest.raises(ConfigError, match=f"^{name}=") as err:
         LabConfig(**{name: value})
-    assert LIMITS[name].describe() in str(err.value)
+    assert SCHEMA[name].describe() in str(err.value)
 
 
 @pytest.mark.parametrize("name", CHOICES)
@@ -108,15 +103,30 @@ def test_float_fields_reject_nan_and_inf(name, value):
 def test_choice_fields_reject_unknown_names(name, value):
     with pytest.raises(ConfigError, match=f"^{name}=") as err:
         LabConfig(**{name: value})
-    assert "one of " + ", ".join(LIMITS[name].choices) in str(err.value)
+    assert "one of " + ", ".join(SCHEMA[name].choices) in str(err.value)
 
 
-def test_p_is_a_drop_probability_below_one():
-    with pytest.raises(ConfigError, match=r"^p=1\.0: must be 0 ≤ value < 1"):
+def test_p_is_a_drop_probability_up_to_its_one_limit():
+    assert SCHEMA["p"].hi == P_MAX == 0.99
+    with pytest.raises(ConfigError, match=r"^p=1\.0: must be 0 ≤ value ≤ 0\.99$"):
         LabConfig(p=1.0)
-    assert LabConfig(p=0.99).p == 0.99
+    with pytest.raises(ConfigError, match=r"^p=0\.995: must be 0 ≤ value ≤ 0\.99$"):
+        LabConfig(p=0.995)
+    assert LabConfig(p=P_MAX).p == 0.99
     assert LabConfig(p=0.0).ps == (0.0, 0.0)
-    assert "DROPPING" in LIMITS["p"].help  # the meaning is spelled out: drop, not keep
+    assert "DROPPING" in SCHEMA["p"].help  # the meaning is spelled out: drop, not keep
+
+
+def test_mc_samples_is_off_or_at_least_two():
+    """One mask has no spread (its std is NaN), so no band: 0 is off, and on means 2 to 200."""
+    assert SCHEMA["mc_samples"].describe() == "0 (off) or 2 ≤ value ≤ 200"
+    assert LabConfig(mc_samples=0).mc_samples == 0 and LabConfig(mc_samples=2).mc_samples == 2
+    with pytest.raises(ConfigError, match=r"^mc_samples=1: must be 0 \(off\) or 2 ≤ value ≤ 200$"):
+        LabConfig(mc_samples=1)
+    for raw, expected in [("1", 2), ("0.4", 0), ("0.6", 2), ("1.5", 2), ("-5", 0), ("2", 2), ("0", 0)]:
+        config, notices = clamp({"mc_samples": raw})
+        assert config.mc_samples == expected, raw
+        assert bool(notices) == (float(raw) != expected), raw
 
 
 def test_with_validates():
@@ -202,8 +212,10 @@ def test_clamp_falls_back_to_the_given_base():
     assert len(notices) == 1 and notices[0].startswith("noise:")
 
 
-def test_clamp_keeps_valid_p_just_below_one():
-    assert clamp({"p": "0.995"}) == (DEFAULTS.with_(p=0.995), [])
+def test_clamp_brings_p_past_its_limit_down_to_it_and_says_so():
+    assert clamp({"p": "0.99"}) == (DEFAULTS.with_(p=P_MAX), [])
+    config, notices = clamp({"p": "0.995"})
+    assert config.p == P_MAX and notices == ["p: '0.995' is outside 0 ≤ value ≤ 0.99; using 0.99"]
 
 
 def test_long_values_are_shortened_in_notices():
@@ -221,7 +233,7 @@ hostile_values = st.one_of(
     st.lists(st.text(max_size=10), max_size=3),
     st.lists(st.floats(), max_size=3),
 )
-keys = st.one_of(st.sampled_from(list(LIMITS)), st.text(max_size=8))
+keys = st.one_of(st.sampled_from(list(SCHEMA)), st.text(max_size=8))
 
 
 @settings(max_examples=400, deadline=None)
@@ -230,7 +242,7 @@ def test_clamp_never_raises_and_always_returns_a_valid_config(raw):
     config, notices = clamp(raw)
     assert_valid(config)
     assert isinstance(notices, list) and all(isinstance(n, str) for n in notices)
-    for name in LIMITS:  # a field that changed from the default got a notice, or came in valid
+    for name in SCHEMA:  # a field that changed from the default got a notice, or came in valid
         if getattr(config, name) != getattr(DEFAULTS, name):
             assert name in raw
 
@@ -238,20 +250,19 @@ def test_clamp_never_raises_and_always_returns_a_valid_config(raw):
 # --- the URL round trip ----------------------------------------------------------------------------
 
 def field_strategy(name: str):
-    limit, kind = LIMITS[name], FIELD_TYPES[name]
-    if limit.choices:
-        return st.sampled_from(limit.choices)
-    if kind is int:
-        return st.integers(int(limit.lo), int(limit.hi))
-    return st.floats(limit.lo, limit.hi, exclude_max=limit.hi_open, allow_nan=False)
+    s = SCHEMA[name]
+    if s.choices:
+        return st.sampled_from(s.choices)
+    span = st.integers(int(s.lo), int(s.hi)) if s.kind is int else st.floats(s.lo, s.hi, allow_nan=False)
+    return span if s.off is None else st.one_of(st.just(s.kind(s.off)), span)
 
 
-configs = st.builds(LabConfig, **{name: field_strategy(name) for name in LIMITS})
+configs = st.builds(LabConfig, **{name: field_strategy(name) for name in SCHEMA})
 
 
 @settings(max_examples=300, deadline=None)
 @given(configs)
-@example(LabConfig(p=0.995, lr=1e-5, noise=0.1 + 0.2, seed=2**31 - 1))
+@example(LabConfig(p=P_MAX, lr=1e-5, noise=0.1 + 0.2, seed=2**31 - 1, mc_samples=2))
 def test_query_round_trip_is_exact(config):
     query = to_query(config)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in query.items())

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dropviz.config import DEFAULTS, FIELD_TYPES, LIMITS, LabConfig, clamp
+from dropviz.config import DEFAULTS, SCHEMA, LabConfig, clamp
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
-FIELDS = sorted(LIMITS)
+FIELDS = sorted(SCHEMA)
 
 # --- what an attacker (or a mangled link) puts in a query string ---------------------------------
 special_strings = st.sampled_from([
@@ -47,18 +47,17 @@ def assert_valid(config: LabConfig) -> None:
     assert isinstance(config, LabConfig)
     assert LabConfig(**config.to_dict()) == config
     for name, value in config.to_dict().items():
-        limit = LIMITS[name]
-        if limit.choices:
-            assert value in limit.choices, name
+        s = SCHEMA[name]
+        if s.choices:
+            assert value in s.choices, name
             continue
-        assert type(value) is FIELD_TYPES[name], name
-        assert math.isfinite(value) and limit.lo <= value <= limit.hi, name
-        assert not (limit.hi_open and value >= limit.hi), name
+        assert type(value) is s.kind, name
+        assert math.isfinite(value) and (s.lo <= value <= s.hi or value == s.off), name
 
 
 def taken_as_given(name: str, value, result) -> bool:
     """Whether `result` is `value` read literally, so that no notice is owed."""
-    if LIMITS[name].choices:
+    if SCHEMA[name].choices:
         return str(value).strip().lower() == result
     try:
         return float(value) == result
@@ -77,9 +76,9 @@ def test_clamp_always_gives_a_valid_config_and_a_notice_per_changed_field(raw):
     assert_valid(config)
     assert isinstance(notices, list) and all(isinstance(n, str) and n for n in notices)
     noticed = {n.split(":", 1)[0] for n in notices}
-    assert noticed <= set(LIMITS), "a notice names a field that does not exist"
+    assert noticed <= set(SCHEMA), "a notice names a field that does not exist"
     for name, value in raw.items():
-        if name not in LIMITS:
+        if name not in SCHEMA:
             continue
         if isinstance(value, list):
             if not value:
@@ -91,7 +90,7 @@ def test_clamp_always_gives_a_valid_config_and_a_notice_per_changed_field(raw):
         if name not in noticed:  # silence is only allowed when the value was used as given
             assert taken_as_given(name, value, getattr(config, name)), (name, value, notices)
     # Unknown keys change nothing.
-    known = {k: v for k, v in raw.items() if k in LIMITS}
+    known = {k: v for k, v in raw.items() if k in SCHEMA}
     assert clamp(known) == (config, notices)
 
 
@@ -155,7 +154,7 @@ def test_hostile_links_show_a_warning_never_a_traceback(query):
             for field in {n.split(":", 1)[0] for n in notices}:
                 assert f"{field}:" in warnings, (field, warnings)
         # Whatever was asked, the widgets hold a valid config.
-        shown = {name: at.session_state[f"w_{name}"] for name in LIMITS if f"w_{name}" in at.session_state}
+        shown = {name: at.session_state[f"w_{name}"] for name in SCHEMA if f"w_{name}" in at.session_state}
         assert shown, "the page did not put the settings into its widgets"
         assert_valid(clamp(shown)[0])
         assert clamp(shown)[1] == []

@@ -1,10 +1,11 @@
 """The lab's controls: widgets in, one LabConfig out, kept in the URL so any view is a shareable link.
 
-The controls a class uses while it watches (p, the run buttons, Copy link) sit in a bar at the top of
-the page, above the charts (`top_bar`); the rest in the sidebar (`sidebar`). A slider's value lives
-in st.session_state["w_<field>"]; `read_config` turns those values into a LabConfig (through
-config.clamp, like any untrusted input), and the page hands it to the runner. Each widget's range
-and steps come from the field's declaration in config.LIMITS.
+Every widget is drawn from its field's declaration in config.py (a Setting: widget kind, range,
+step or stops, place, translation keys), so a field declared there appears here with no other edit.
+The controls a class uses while it watches (p, the run buttons, Copy link) sit in a bar at the top
+of the page, above the charts (`top_bar`); the rest in the sidebar (`sidebar`). A widget's value
+lives in st.session_state["w_<field>"]; `read_config` turns those values into a LabConfig (through
+config.clamp, the parser a link's values go through too), and the page hands it to the runner.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Callable
 
 import streamlit as st
 
-from ..config import DEFAULTS, LIMITS, PRESETS, LabConfig, clamp, preset, to_query
+from ..config import DEFAULTS, PRESETS, SCHEMA, LabConfig, Setting, clamp, preset, to_query
 from ..devices import cuda_available
 from ..i18n import translator
 from .common import classroom_query, hidden, lang, t
@@ -23,8 +24,6 @@ KEY = "w_{}".format  # session-state key of a field's widget
 PRESET_CHOICES = (*PRESETS, "custom")
 VIEW_FIELDS = ("snapshot_every", "mc_samples", "variant", "device")  # a preset leaves these alone
 BUTTONS = ("train", "pause", "step", "reset")
-P_MAX = 0.999  # the p slider's end: p must stay below 1
-MC_MIN = 2  # MC-dropout needs two masks for a spread; one draws no band (its std is NaN)
 # Widget values outlive runs that do not draw them (another page, the closed "Advanced" expander):
 # Streamlit keeps them itself. Not urlstate.keep_all, which sets every value again at the top of
 # each run: a value set from Python is pushed back to the browser's slider, so ArrowRight presses
@@ -44,12 +43,6 @@ def load_url_once() -> list[str]:
         config, notices = clamp(raw, base=preset(name) if name in PRESETS else DEFAULTS)
         if name and name not in PRESETS:
             notices.append(f"preset: {name[:40]!r} is not one of {', '.join(PRESETS)}")
-        if config.p > P_MAX:  # valid (p < 1) but past the slider's end
-            notices.append(f"p: {config.p!r} is beyond the slider; using {P_MAX}")
-            config = config.with_(p=P_MAX)
-        if config.mc_samples == 1:
-            notices.append(f"mc_samples: 1 mask has no spread, so no band; using {MC_MIN}")
-            config = config.with_(mc_samples=MC_MIN)
         _set_widgets(config)
         st.session_state.url_notices = notices
         st.session_state.w_preset = _matching_preset(config)
@@ -82,8 +75,9 @@ def top_bar():
     so p can be moved while the fit stays in view."""
     bar = st.container(key="dropviz-controls")
     left, right = bar.columns([4, 7], vertical_alignment="bottom")
-    if not hidden("p"):
-        _slider(left, "p")
+    for name in placed("bar"):
+        if not hidden(name):
+            _widget(left, name)
     pressed = None
     row = right.container(horizontal=True, key="dropviz-buttons", gap="small")
     if not hidden("buttons"):
@@ -102,9 +96,9 @@ def sidebar() -> None:
         sb.selectbox(t("lab.labels.preset"), PRESET_CHOICES, key="w_preset", on_change=_apply_preset,
                      format_func=lambda name: tr(f"lab.presets.{name}"), help=t("lab.help.preset"),
                      persist_state=PERSIST)
-    for name in ("width", "epochs"):
+    for name in placed("sidebar"):
         if not hidden(name):
-            _slider(sb, name)
+            _widget(sb, name)
     if hidden("advanced"):
         return
     # Lazy: the dozen controls inside are only drawn (and sent) while it is open. Drawn closed,
@@ -114,36 +108,38 @@ def sidebar() -> None:
     if not advanced.open:
         return
     with advanced:
-        _slider(st, "depth")
-        _number(st, "lr", "%.5g")
-        _select(st, "optimizer")
-        _number(st, "weight_decay", "%.5g")
-        _slider(st, "n_points")
-        _slider(st, "noise")
-        _select(st, "dataset")
-        _number(st, "seed", "%d")
-        _select(st, "variant")
-        if cuda_available():
-            _select(st, "device")
-        _slider(st, "snapshot_every")
-        _slider(st, "mc_samples")
+        for name in placed("advanced"):
+            if name != "device" or cuda_available():  # a choice of device only where there is one
+                _widget(st, name)
 
 
-def _slider(where, name: str) -> None:
-    """The field's widget: a slider over its whole range in its `step`, or over its `options`
-    (config.LIMITS), so any valid link fits on it."""
-    limit, kind = LIMITS[name], type(getattr(DEFAULTS, name))
-    common = dict(key=KEY(name), help=t(f"lab.help.{name}"), on_change=_mark_custom, persist_state=PERSIST)
-    if limit.options:
-        where.select_slider(t(f"lab.labels.{name}"), options=slider_options(name), format_func=_thousands, **common)
-        return
-    hi = P_MAX if name == "p" else limit.hi
-    where.slider(t(f"lab.labels.{name}"), kind(limit.lo), kind(hi), step=kind(limit.step or 1), **common)
+def placed(place: str) -> list[str]:
+    """The fields whose widget the schema puts at `place` ("bar", "sidebar", "advanced"), in field order."""
+    return [name for name, s in SCHEMA.items() if s.place == place and s.widget]
+
+
+def _widget(where, name: str) -> None:
+    """The field's widget as config.py declares it: a slider over its whole range in its `step`,
+    one that stops at its `options` (so any valid link fits on it), a number box or a choice."""
+    s: Setting = SCHEMA[name]
+    label, kind = t(s.translation("labels")), s.kind
+    common = dict(key=KEY(name), help=t(s.translation("help")), on_change=_mark_custom, persist_state=PERSIST)
+    if s.widget == "stops":
+        where.select_slider(label, options=slider_options(name), format_func=_thousands, **common)
+    elif s.widget == "slider":
+        where.slider(label, kind(s.lo), kind(s.hi), step=kind(s.step or 1), **common)
+    elif s.widget == "number":
+        where.number_input(label, kind(s.lo), kind(s.hi), format=s.fmt, **common)
+    elif s.widget == "select":
+        tr: Callable = translator(lang())  # bound now: format_func is also called outside the script run
+        where.selectbox(label, s.choices, format_func=lambda value: tr(s.translation("options", value)), **common)
+    else:
+        raise ValueError(f"{name}: no widget of kind {s.widget!r}")
 
 
 def slider_options(name: str) -> list:
     """The stops of an `options` slider, plus the value it holds now if that is between them."""
-    options, kind = list(LIMITS[name].options), type(getattr(DEFAULTS, name))
+    options, kind = list(SCHEMA[name].options), SCHEMA[name].kind
     current = st.session_state.get(KEY(name))
     if isinstance(current, (int, float)) and not isinstance(current, bool) and kind(current) not in options:
         options = sorted(options + [kind(current)])
@@ -154,23 +150,9 @@ def _thousands(value) -> str:
     return f"{value:,}"
 
 
-def _number(where, name: str, fmt: str) -> None:
-    limit, kind = LIMITS[name], type(getattr(DEFAULTS, name))
-    where.number_input(t(f"lab.labels.{name}"), kind(limit.lo), kind(limit.hi), key=KEY(name), format=fmt,
-                       help=t(f"lab.help.{name}"), on_change=_mark_custom, persist_state=PERSIST)
-
-
-def _select(where, name: str) -> None:
-    """A choice field, its values shown in the page's language (lab.options.<field>.<value>)."""
-    tr: Callable = translator(lang())
-    where.selectbox(t(f"lab.labels.{name}"), LIMITS[name].choices, key=KEY(name), help=t(f"lab.help.{name}"),
-                    format_func=lambda value: tr(f"lab.options.{name}.{value}"), on_change=_mark_custom,
-                    persist_state=PERSIST)
-
-
 def read_config() -> LabConfig:
     """The config the widgets show (clamped, so it is always valid)."""
-    raw = {name: st.session_state.get(KEY(name), getattr(DEFAULTS, name)) for name in LIMITS}
+    raw = {s.url: st.session_state.get(KEY(name), getattr(DEFAULTS, name)) for name, s in SCHEMA.items()}
     return clamp(raw)[0]
 
 

@@ -1,50 +1,20 @@
 """URL-backed widget state for the lesson pages: every setting in the link, untrusted input clamped.
 
-A page declares its settings as `Param`s; `load` puts ?name=value (clamped) into the widgets on
-the page's first run in a session, `sync` writes them back into the address bar. Widget keys are
-"<page>_<name>", so pages never share state by accident.
+A page declares its settings with config.Setting, as the lab's fields are declared (a default and
+a range, or choices), through `config.declare`; its URL keys are the names it declares. `load` puts
+?name=value into the widgets on the page's first run in a session, read by the same parser as the
+lab's link (config.clamp_all → Setting.clamp); `sync` writes them back into the address bar. Widget
+keys are "<page>_<name>", so pages never share state by accident.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import streamlit as st
 
-from ..config import LabConfig, to_query
+from ..config import LabConfig, Setting, clamp_all, to_query
 from .common import classroom_query
-
-
-@dataclass(frozen=True)
-class Param:
-    """One URL-backed setting: a default, and a numeric range or a list of choices."""
-
-    default: Any
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple = ()
-
-    def clamp(self, raw: Any) -> tuple[Any, bool]:
-        """A valid value from untrusted `raw`, and whether it had to change."""
-        if isinstance(raw, (list, tuple)):
-            raw = raw[-1] if raw else self.default
-        if self.choices:
-            value = str(raw).strip().lower()
-            return (value, False) if value in self.choices else (self.default, True)
-        kind = type(self.default)
-        try:
-            number = float(raw)
-        except (TypeError, ValueError, OverflowError):
-            return self.default, True
-        if math.isnan(number):
-            return self.default, True
-        if kind is bool:
-            return number != 0, number not in (0, 1)
-        fixed = min(max(number, self.lo), self.hi)
-        fixed = int(round(fixed)) if kind is int else float(fixed)
-        return fixed, fixed != number
 
 
 def key(page: str, name: str) -> str:
@@ -77,32 +47,29 @@ def keep_all() -> None:
             st.session_state[k] = shadow[k]
 
 
-def load(page: str, params: dict[str, Param]) -> list[str]:
+def load(page: str, params: Mapping[str, Setting]) -> list[str]:
     """On the page's first run in this session: widgets ← URL. Returns the names that were changed."""
     flag = f"{page}__loaded"
     if flag not in st.session_state:
         remember([key(page, name) for name in params])
-        changed = []
-        for name, param in params.items():
-            raw = st.query_params.get_all(name)
-            value, was_changed = param.clamp(raw) if raw else (param.default, False)
+        query = {k: v for k in st.query_params if (v := st.query_params.get_all(k))}
+        found, notices = clamp_all(params, query, {name: s.default for name, s in params.items()})
+        for name, value in found.items():
             st.session_state[key(page, name)] = value
-            if was_changed:
-                changed.append(name)
-        st.session_state[flag] = changed
+        noticed = {notice.split(":", 1)[0] for notice in notices}  # each notice starts with "<name>:"
+        st.session_state[flag] = [name for name in params if name in noticed]
     return st.session_state[flag]
 
 
-def values(page: str, params: dict[str, Param]) -> dict[str, Any]:
+def values(page: str, params: Mapping[str, Setting]) -> dict[str, Any]:
     """The current (clamped) values of the page's settings."""
-    return {name: p.clamp(st.session_state.get(key(page, name), p.default))[0] for name, p in params.items()}
+    return {name: s.clamp(st.session_state.get(key(page, name), s.default), s.default)[0] for name, s in params.items()}
 
 
-def sync(page: str, params: dict[str, Param], lab: LabConfig | None = None) -> None:
+def sync(page: str, params: Mapping[str, Setting], lab: LabConfig | None = None) -> None:
     """Address bar ← settings that differ from their defaults, the lab settings the page uses (if
     any, so a shared link trains the same model), and the language and classroom flags."""
-    current = values(page, params)
-    mine = {n: _fmt(v) for n, v in current.items() if v != params[n].default}
+    mine = {params[n].url: params[n].format(v) for n, v in values(page, params).items() if v != params[n].default}
     write_query({**(to_query(lab) if lab is not None else {}), **mine, **classroom_query()})
 
 
@@ -110,9 +77,3 @@ def write_query(wanted: dict[str, str]) -> None:
     """Set the address bar's query to `wanted`, only when it differs (every write is a message)."""
     if {k: st.query_params.get_all(k) for k in st.query_params} != {k: [v] for k, v in wanted.items()}:
         st.query_params.from_dict(wanted)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return repr(value) if isinstance(value, float) else str(value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...config import Setting, declare
 from ...i18n import translator
 from ...lesson_figures.costs import bn_figure, convergence_figure
 from ...lessons.costs import RESOLUTION, BNStats, bn_curve, bn_variance, convergence_spec, iterations_to
@@ -12,16 +13,15 @@ from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import intro, lab_config, live, settings_line, url_warning
 
 PAGE = "costs"
-PARAMS = {
-    "p1": Param(0.25, 0.05, 0.9),
-    "p2": Param(0.5, 0.05, 0.9),
-    "target": Param(0.05, 0.001, 1.0),
-    "bn_p": Param(0.5, 0.0, 0.9),
-}
+PARAMS = declare({
+    "p1": Setting(0.25, 0.05, 0.9),
+    "p2": Setting(0.5, 0.05, 0.9),
+    "target": Setting(0.05, 0.001, 1.0),
+    "bn_p": Setting(0.5, 0.0, 0.9),
+})
 BN_GRID = [round(0.1 * i, 1) for i in range(10)]
 
 

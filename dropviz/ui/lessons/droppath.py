@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...config import Setting, declare
 from ...i18n import translator
 from ...lesson_figures import droppath as figures
 from ...lessons import droppath
@@ -11,14 +12,13 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import computed, intro
 
 PAGE = "droppath"
-PARAMS = {
-    "p": Param(0.2, 0.0, 0.9),  # drop probability of both methods
-    "seed": Param(0, 0, 2**31 - 1),  # seeds input, branch weights and masks; "new masks" adds one
-}
+PARAMS = declare({
+    "p": Setting(0.2, 0.0, 0.9),  # drop probability of both methods
+    "seed": Setting(0, 0, 2**31 - 1),  # seeds input, branch weights and masks; "new masks" adds one
+})
 
 
 def render() -> None:

@@ -8,7 +8,7 @@ import time
 import numpy as np
 import streamlit as st
 
-from ...config import LIMITS, LabConfig
+from ...config import SCHEMA, LabConfig, Setting, declare
 from ...i18n import translator
 from ...lesson_figures import ensemble as figures
 from ...lessons import ensemble
@@ -16,16 +16,15 @@ from ...lessons.experiment import Experiment
 from .. import controls, urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import computed, intro
 
 PAGE = "ensemble"
-PARAMS = {
-    "act": Param("relu", choices=tuple(ensemble.ACTIVATIONS)),  # the network's activation
-    "masks": Param(100, 10, 300),  # sub-networks drawn
-    "mask_seed": Param(0, 0, 2**31 - 1),  # seeds their masks; "new masks" adds one
-}
-LAB_KEYS = [controls.KEY(name) for name in LIMITS] + ["w_preset"]
+PARAMS = declare({
+    "act": Setting("relu", choices=tuple(ensemble.ACTIVATIONS)),  # the network's activation
+    "masks": Setting(100, 10, 300),  # sub-networks drawn
+    "mask_seed": Setting(0, 0, 2**31 - 1),  # seeds their masks; "new masks" adds one
+})
+LAB_KEYS = [controls.KEY(name) for name in SCHEMA] + ["w_preset"]
 NEAR, FAR = 0.05, 0.5  # distances from the nearest training point compared in the text
 Z_SAMPLING = 3.0  # a gap under 3 standard errors (root mean square over x) is sampling noise
 

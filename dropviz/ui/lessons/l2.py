@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ...config import Setting, declare
 from ...i18n import translator
 from ...lesson_figures.l2 import hist_figure, model_label, norm_figure, loss_figure
 from ...lessons.l2 import MODELS, L2Snapshot, L2Spec, shrinkage, spread
@@ -12,11 +13,10 @@ from ...budget import BUDGET_GFLOP, run_cost
 from .. import urlstate
 from ..common import big, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import live, opening, settings_line
 
 PAGE = "l2"
-PARAMS = {"drop": Param(0.5, 0.0, 0.9), "decay": Param(0.01, 0.0, 0.1)}
+PARAMS = declare({"drop": Setting(0.5, 0.0, 0.9), "decay": Setting(0.01, 0.0, 0.1)})
 
 
 def render() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ...config import Setting, declare
 from ...i18n import translator
 from ...lesson_figures import scaling as figures
 from ...lessons import scaling
@@ -11,16 +12,15 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import computed, intro
 
 PAGE = "scaling"
-PARAMS = {
-    "p": Param(0.5, 0.0, 0.95),  # drop probability
-    "draws": Param(500, 50, 2000),  # train-mode forward passes, one fresh mask each
-    "variant": Param("inverted", choices=("inverted", "vanilla")),
-    "seed": Param(0, 0, 2**31 - 1),  # seeds the masks; "new masks" adds one
-}
+PARAMS = declare({
+    "p": Setting(0.5, 0.0, 0.95),  # drop probability
+    "draws": Setting(500, 50, 2000),  # train-mode forward passes, one fresh mask each
+    "variant": Setting("inverted", choices=("inverted", "vanilla")),
+    "seed": Setting(0, 0, 2**31 - 1),  # seeds the masks; "new masks" adds one
+})
 
 
 def _run(p: float, draws: int, variant: str, seed: int) -> tuple[scaling.ScalingResult, tuple[float, float, float]]:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from ...config import LabConfig
+from ...config import LabConfig, Setting
 from ...lessons.experiment import Experiment, Result
 from ...runner import Queued
 from .. import controls, urlstate
@@ -35,7 +35,7 @@ def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
         st.warning(t(f"{page}.url_warning") + "\n\n- " + "\n- ".join(changed + lab_notices))
 
 
-def opening(page: str, params: dict[str, urlstate.Param]) -> LabConfig:
+def opening(page: str, params: dict[str, Setting]) -> LabConfig:
     """A lesson page's start: its settings and the lab's from the link, its title and intro, and
     one warning for the link's invalid values. Returns the lab's settings."""
     changed = urlstate.load(page, params)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
+from ...config import Setting, declare
 from ...i18n import translator
 from ...lesson_figures.sweep import loss_vs_p_figure
 from ...lessons.sweep import SETTINGS, SweepSpec, over_budget, p_grid, seeds_from, setting_config, summarise, verdict
@@ -17,16 +18,15 @@ from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import big, lang, t
 from ..live_chart import live_chart
-from ..urlstate import Param
 from .shared import live, opening, settings_line
 
 PAGE = "sweep"
-PARAMS = {
-    "setting": Param("lab", choices=tuple(SETTINGS)),
-    "p_max": Param(0.9, 0.1, 0.95),
-    "p_step": Param(0.15, 0.05, 0.5),
-    "seeds_per_p": Param(3, 1, 5),  # not n_seeds: that is the lab's own setting, in the same link
-}
+PARAMS = declare({
+    "setting": Setting("lab", choices=tuple(SETTINGS)),
+    "p_max": Setting(0.9, 0.1, 0.95),
+    "p_step": Setting(0.15, 0.05, 0.5),
+    "seeds_per_p": Setting(3, 1, 5),  # not n_seeds: that is the lab's own setting, in the same link
+})
 
 
 # --- this page --------------------------------------------------------------------------------
