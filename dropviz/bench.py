@@ -2,11 +2,13 @@
 
 In one process, with the same torch thread settings for all, it times
   reference  the source's way: two nn.Sequential models, two torch.optim.SGD, MSELoss, one Python loop;
-  pair       the p=0 / p=0.5 pair through train.py's loop (train_step: sample_multipliers,
-             forward_backward, the update of train.OPTIMIZERS' optimizer), between snapshots;
+  pair       the p=0 / p=0.5 pair through train.py's loop with the backend train.py picks (the fused
+             step, fast_step.FusedStep: hand-written backward, masks drawn ahead, FlatSGD), between
+             snapshots;
   sweep      16 models (8 p values × 2 seeds) the same way;
-  pair, other optimizer   the pair with FlatSGD or torch.optim.SGD(fused=True), whichever train.py
-             does not use, for comparison;
+  pair, reference backend   the pair through model.ReferenceStep: the same StackedMLP trained by
+             autograd and torch.optim, the standard loop (equal to the fused step: tests/test_backends.py);
+  sweep, reference backend  the sweep the same way;
   peak       one large fp32 torch.mm, this machine's practical matmul peak;
 and prints model-iterations per second, achieved GFLOP/s and the ratios. Cases are interleaved
 (reference, pair, sweep, reference, …), and the figures and ratios come from each case's best
@@ -33,7 +35,7 @@ from torch import nn
 
 from .config import LabConfig, preset
 from .data import make_dataset
-from .model import FlatSGD, StackedMLP
+from .model import StackedMLP
 
 # p up to 0.6: at p = 0.7 the source's learning rate makes most models diverge within a few hundred
 # steps (17 of 20 seeds with plain nn.Sequential), and timing NaN arithmetic measures nothing useful.
@@ -86,28 +88,21 @@ def reference_step(config: LabConfig, x: torch.Tensor, y: torch.Tensor) -> Step:
     return step, [p for m in models for p in m.parameters()]
 
 
-def batched_step(config: LabConfig, ps: list[float], seeds: list[int], make_optimizer=None) -> Step:
+def batched_step(config: LabConfig, ps: list[float], seeds: list[int], backend: str = "auto") -> Step:
     """One iteration of train.train_models' loop for these models (data per model, as there):
-    train.train_step between snapshots, with train.py's optimizer unless given."""
-    from .train import OPTIMIZERS, _generator_per_seed, train_step
+    train.train_step between snapshots, with the backend train.make_trainer picks, or the one given."""
+    from .train import _generator_per_seed, make_trainer, train_step
 
     data = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
     x = torch.stack([torch.from_numpy(data[s].x_train) for s in seeds])
     y = torch.stack([torch.from_numpy(data[s].y_train) for s in seeds])
     model = StackedMLP(ps, config.width, config.depth, seeds, config.variant).train()
-    optimizer = (make_optimizer or OPTIMIZERS[config.optimizer])([model.flat], config)
-    generators = _generator_per_seed(seeds, "cpu")
+    trainer = make_trainer(model, config, backend)
+    generators = _generator_per_seed(seeds, "cpu", shared=config.variant != "torch")
 
     def step() -> None:
-        train_step(model, optimizer, x, y, generators, keep_grad=False)
-    return step, [model.flat]
-
-
-def _optimizer_name(config: LabConfig, make_optimizer=None) -> str:
-    from .train import OPTIMIZERS
-
-    opt = (make_optimizer or OPTIMIZERS[config.optimizer])([nn.Parameter(torch.zeros(1))], config)
-    return type(opt).__name__ + ("(fused)" if getattr(opt, "defaults", {}).get("fused") else "")
+        train_step(trainer, x, y, generators)
+    return step, [w for w in model.params()]
 
 
 def peak_gflops(n: int = 1024, repeats: int = 9) -> float:
@@ -124,11 +119,11 @@ def peak_gflops(n: int = 1024, repeats: int = 9) -> float:
 
 
 def cold_start(config: LabConfig) -> dict:
-    """What the app's first frame waits for: build the pair and train one step (with FlatSGD), in
-    seconds; then the first torch.optim optimizer of the process, which imports torch._dynamo."""
+    """What the app's first frame waits for: build the pair and train one step (the fused step,
+    with FlatSGD), in seconds; then the first torch.optim optimizer of the process, which imports
+    torch._dynamo (the reference backend pays it)."""
     start = time.perf_counter()
-    flat_sgd = lambda params, c: FlatSGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay)
-    batched_step(config, list(config.ps), [config.seed] * 2, flat_sgd)[0]()
+    batched_step(config, list(config.ps), [config.seed] * 2, "fused")[0]()
     first_step = time.perf_counter() - start
     dynamo_loaded = "torch._dynamo" in sys.modules
     start = time.perf_counter()
@@ -165,15 +160,15 @@ def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
     models = batched_models(config)
     pair, sweep = models["pair"], models["sweep"]
-    # The optimizer train.py does not use, for comparison: FlatSGD or torch.optim.SGD(fused=True).
-    ours = _optimizer_name(config)
-    other = (lambda params, c: torch.optim.SGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay, fused=True)) \
-        if ours == "FlatSGD" else (lambda params, c: FlatSGD(params, lr=c.lr, momentum=0.9, weight_decay=c.weight_decay))
+    sweep_label = f"p {SWEEP_PS[0]:g}…{SWEEP_PS[-1]:g} × 2 seeds"
     cases = {  # name: (models per iteration, step, the weights it trains, what it is)
-        "reference": (2, *reference_step(config, x, y), "2× nn.Sequential + 2× torch.optim.SGD, one Python loop"),
-        "pair": (2, *batched_step(config, *pair), f"StackedMLP(2) + {ours}, train.py's loop"),
-        "sweep": (16, *batched_step(config, *sweep), f"StackedMLP(16) + {ours}: p {SWEEP_PS[0]:g}…{SWEEP_PS[-1]:g} × 2 seeds"),
-        "pair, other optimizer": (2, *batched_step(config, *pair, other), f"StackedMLP(2) + {_optimizer_name(config, other)}"),
+        "reference": (2, *reference_step(config, x, y), "the source's loop: 2× nn.Sequential + 2× torch.optim.SGD"),
+        "pair": (2, *batched_step(config, *pair, "fused"), "StackedMLP(2), fused step + FlatSGD: train.py's loop"),
+        "sweep": (16, *batched_step(config, *sweep, "fused"), f"StackedMLP(16), fused step: {sweep_label}"),
+        "pair, reference backend": (2, *batched_step(config, *pair, "reference"),
+                                    "StackedMLP(2), autograd + torch.optim.SGD (model.ReferenceStep)"),
+        "sweep, reference backend": (16, *batched_step(config, *sweep, "reference"),
+                                     f"StackedMLP(16), autograd + torch.optim.SGD: {sweep_label}"),
     }
     iterations = {name: _calibrate(step, seconds) for name, (_, step, _, _) in cases.items()}
     times: dict[str, list[float]] = {name: [] for name in cases}
@@ -203,6 +198,11 @@ def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25)
     c = result["cases"]
     result["pair_vs_reference"] = c["pair"]["model_iterations_per_second"] / c["reference"]["model_iterations_per_second"]
     result["sweep_vs_pair"] = c["sweep"]["model_iterations_per_second"] / c["pair"]["model_iterations_per_second"]
+    result["pair_reference_backend_vs_reference"] = (c["pair, reference backend"]["model_iterations_per_second"]
+                                                     / c["reference"]["model_iterations_per_second"])
+    result["fused_vs_reference_backend"] = {  # the fused step's speed-up over the model it is tested equal to
+        name: c[name]["model_iterations_per_second"] / c[f"{name}, reference backend"]["model_iterations_per_second"]
+        for name in ("pair", "sweep")}
     median_rate = {name: c[name]["models"] / c[name]["median_seconds_per_iteration"] for name in c}
     result["median_pair_vs_reference"] = median_rate["pair"] / median_rate["reference"]
     result["median_sweep_vs_pair"] = median_rate["sweep"] / median_rate["pair"]
@@ -235,6 +235,9 @@ def report(r: dict) -> str:
         f"{r['median_pair_vs_reference']:.2f}× by medians)",
         f"sweep vs pair:     {r['sweep_vs_pair']:.2f}× model-iterations/s (target ≥ {TARGET_SWEEP_VS_PAIR:g}×; "
         f"{r['median_sweep_vs_pair']:.2f}× by medians)",
+        f"fused step vs reference backend (the same StackedMLP by autograd and torch.optim): "
+        f"pair {r['fused_vs_reference_backend']['pair']:.2f}×, sweep {r['fused_vs_reference_backend']['sweep']:.2f}×; "
+        f"the reference backend's pair vs the source's loop: {r['pair_reference_backend_vs_reference']:.2f}×",
         f"cold start: build the pair and train its first step {cold['first_step_seconds'] * 1000:.0f} ms; "
         f"the process's first torch.optim optimizer {cold['first_torch_optim_seconds'] * 1000:.0f} ms "
         + ("(torch._dynamo was already loaded)" if cold["torch_dynamo_was_loaded"]

@@ -9,6 +9,7 @@ ever touches a tensor.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Iterator, Sequence
@@ -21,15 +22,20 @@ from .control import STOP, YIELD, Control
 from .data import Dataset, make_dataset
 from .devices import resolve_device
 from .history import History
-from .model import FlatSGD, StackedMLP
+from .fast_step import FlatSGD, FusedStep, supports
+from .model import ReferenceStep, StackedMLP
 
 HIST_BINS = 30  # bins of the weight and gradient histograms
 MC_GRID = 60  # x points of the MC-dropout band (coarser than the curve: T samples each)
 MC_SEED_OFFSET = 2_000_003  # MC-band masks come from seed + this
 
+BACKENDS = ("auto", "fused", "reference")  # see make_trainer; DROPVIZ_BACKEND forces one in a process
+
 OPTIMIZERS = {
-    # SGD as the source: momentum 0.9. FlatSGD: torch.optim.SGD(fused=True)'s kernel, one for the
-    # whole flat parameter, without torch.optim's per-step Python and its torch._dynamo import.
+    # The lab's optimizers for one flat parameter (the lessons' code): SGD as the source, momentum
+    # 0.9. FlatSGD: torch.optim.SGD(fused=True)'s kernel, one for the whole flat parameter, without
+    # torch.optim's per-step Python and its torch._dynamo import. The training loop's backends
+    # build their own (model.ReferenceStep: torch.optim; fast_step.FusedStep: these two).
     "sgd": lambda params, cfg: FlatSGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay),
     "adam": lambda params, cfg: torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True),
 }
@@ -99,11 +105,12 @@ def sweep(config: LabConfig, ps: Sequence[float], seeds: Sequence[int],
 
 
 def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: Control | None = None,
-                 detail: bool = True, charted: int | None = None) -> Iterator[Snapshot | None]:
+                 detail: bool = True, charted: int | None = None, backend: str | None = None) -> Iterator[Snapshot | None]:
     """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m].
 
     The snapshots chart the first `charted` models (all by default): predictions, masks, weight
-    statistics and, with `detail`, histograms and the MC band; the others get their losses only."""
+    statistics and, with `detail`, histograms and the MC band; the others get their losses only.
+    `backend` picks the training step (see make_trainer); the numbers are the same either way."""
     control = control or Control()
     device, device_note = resolve_device(config.device)
     data = make_dataset(config)
@@ -113,10 +120,8 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
          for k in ("x_train", "y_train", "x_test", "y_test")}
     x_grid = torch.from_numpy(data.x_grid).to(device)
     model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device)
-    optimizer = OPTIMIZERS[config.optimizer]([model.flat], config)
-    generators = _generator_per_seed(seeds, device)  # shared by the models of one seed: one draw per seed and step
-    if config.variant == "torch":
-        torch.manual_seed(config.seed)  # F.dropout draws from the global generator
+    trainer = make_trainer(model, config, backend)
+    generators = _generator_per_seed(seeds, device, shared=config.variant != "torch")
     history = History()
     stats = _Stats(config, ps, seeds, device, device_note, data, detail, charted)
 
@@ -131,7 +136,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         model.train()
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         snapshot_after = control.stepped() or not it % config.snapshot_every or it == config.epochs
-        train_losses = train_step(model, optimizer, t["x_train"], t["y_train"], generators)
+        train_losses = train_step(trainer, t["x_train"], t["y_train"], generators)
         done += 1
         if not snapshot_after:
             continue
@@ -147,37 +152,38 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         yield snap
 
 
-def train_step(model: StackedMLP, optimizer, x: torch.Tensor, y: torch.Tensor,
-               generators: list[torch.Generator], keep_grad: bool = False) -> torch.Tensor:
-    """One iteration: fresh masks, forward and backward, the optimizer's update; losses per model.
+def make_trainer(model: StackedMLP, config: LabConfig, backend: str | None = None) -> ReferenceStep | FusedStep:
+    """The training step for these settings: the fused one (fast_step.FusedStep) wherever it
+    supports them, else the reference (model.ReferenceStep, the standard PyTorch loop).
 
-    FlatSGD with momentum takes the gradient straight into its momentum buffer (FlatSGD.
-    momentum_sink) at every step, and updates each layer as soon as its part of the buffer is
-    complete (FlatSGD.update_layer), so a run's numbers do not depend on when it is looked at
-    (snapshots, a paused fork's replay). With `keep_grad` (for a caller that reads the
-    gradient: tests, benchmarks) flat.grad is recovered from the buffer, new - momentum · old, before
-    the update, which then runs for the whole model at once: the same numbers.
-    """
-    mult = model.sample_multipliers(x.shape[1], generators)
-    sink = optimizer.momentum_sink() if isinstance(optimizer, FlatSGD) else None
-    if sink is None:
-        losses = model.forward_backward(x, y, mult)
-        optimizer.step()
-        return losses
-    buffer, beta = sink
-    if not keep_grad:  # each layer updated as soon as its gradient is in the buffer
-        return model.forward_backward(x, y, mult, into=buffer, beta=beta, update=optimizer.update_layer)
-    # The gradient is recovered before any update: weight decay adds to the buffer.
-    old = buffer.clone() if beta else None
-    losses = model.forward_backward(x, y, mult, into=buffer, beta=beta)
-    model.flat.grad = buffer.clone() if old is None else torch.sub(buffer, old, alpha=beta)
-    optimizer.step_from_sink()
-    return losses
+    `backend` "fused" or "reference" forces one (tests, bench); None reads the environment
+    variable DROPVIZ_BACKEND (so a whole process, e.g. `python -m dropviz run`, can be timed
+    with either), and "auto" or nothing picks. Both give the same masks, losses and weights to
+    float rounding (tests/test_backends.py)."""
+    backend = backend or os.environ.get("DROPVIZ_BACKEND") or "auto"
+    if backend not in BACKENDS:
+        raise ValueError(f"backend={backend!r}: must be one of {', '.join(BACKENDS)}")
+    fused = backend == "fused" or (backend == "auto" and supports(config.optimizer, config.variant))
+    step = FusedStep if fused else ReferenceStep
+    return step(model, config.optimizer, config.lr, config.weight_decay)
 
 
-def _generator_per_seed(seeds: Sequence[int], device) -> list[torch.Generator]:
-    """A generator per model, one object per distinct seed: models of one seed would draw the same
-    bits from generators seeded alike, and StackedMLP.sample_multipliers draws once for them."""
+def train_step(trainer: ReferenceStep | FusedStep, x: torch.Tensor, y: torch.Tensor,
+               generators: list[torch.Generator]) -> torch.Tensor:
+    """One iteration: fresh masks from the run's generators, forward, backward, the optimizer's
+    update; returns each model's training loss (M,). Whatever the backend, a run's numbers do not
+    depend on when it is looked at: snapshots read the model and never draw from its generators."""
+    return trainer.step(x, y, generators)
+
+
+def _generator_per_seed(seeds: Sequence[int], device, shared: bool = True) -> list[torch.Generator]:
+    """A generator per model, seeded with its seed: the run's only source of dropout masks.
+
+    With `shared`, one object per distinct seed: the models of one seed would draw the same bits
+    from generators seeded alike, and StackedMLP.sample_masks draws once for them. The "torch"
+    variant draws a Bernoulli mask per model, as F.dropout does: each model its own object."""
+    if not shared:
+        return [torch.Generator(device).manual_seed(s) for s in seeds]
     by_seed = {s: torch.Generator(device).manual_seed(s) for s in set(seeds)}
     return [by_seed[s] for s in seeds]
 

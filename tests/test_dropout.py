@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from dropviz.dropout import (VARIANT_FUNCTIONS, drop_path, inverted_dropout, keep_mask, torch_keep_mask,
-                             vanilla_dropout)
+from dropviz.dropout import (MASK_BITS, VARIANT_FUNCTIONS, drop_path, inverted_dropout, keep_from_bits, keep_mask,
+                             keep_threshold, random_bits, torch_keep_mask, vanilla_dropout)
 
 N = 1_000_000  # units per statistical test
 PS = [0.1, 0.5, 0.9]
@@ -59,8 +60,7 @@ def test_same_mask_gives_the_same_output_as_torch(p):
     x = torch.randn(4, 500, generator=gen(6))
     torch.manual_seed(7)
     ref = F.dropout(x, p, training=True)
-    torch.manual_seed(7)
-    mask = torch_keep_mask(x.shape, p)
+    mask = torch_keep_mask(x.shape, p, gen(7))  # a private generator seeded as the global one was
     torch.testing.assert_close(inverted_dropout(x, p, training=True, mask=mask), ref, rtol=1e-6, atol=1e-7)
 
 
@@ -129,10 +129,12 @@ def test_keep_mask_takes_a_p_per_model():
 
 @pytest.mark.parametrize("p", PS)
 def test_torch_keep_mask_is_the_mask_f_dropout_draws(p):
+    """The same draw as F.dropout's, from the generator given: torch's global one is left alone."""
     torch.manual_seed(16)
-    m = torch_keep_mask((1000, 1000), p)
-    torch.manual_seed(16)
-    ref = (F.dropout(torch.ones(1000, 1000), p, training=True) != 0).float()
+    before = torch.random.get_rng_state()
+    m = torch_keep_mask((1000, 1000), p, gen(16))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    ref = (F.dropout(torch.ones(1000, 1000), p, training=True) != 0).float()  # from the global generator, seeded 16
     assert torch.equal(m, ref)
     assert set(m.unique().tolist()) <= {0.0, 1.0}
     assert abs(1 - m.mean().item() - p) < tolerance(p, N)
@@ -166,7 +168,7 @@ def test_p_zero_keeps_everything():
     assert torch.equal(vanilla_dropout(x, 0.0, True, generator=gen(23)), x)
     assert torch.equal(vanilla_dropout(x, 0.0, False), x)
     assert torch.equal(drop_path(x.view(100, 100), 0.0, True, generator=gen(24)), x.view(100, 100))
-    assert torch.equal(torch_keep_mask(x.shape, 0.0), torch.ones_like(x))
+    assert torch.equal(torch_keep_mask(x.shape, 0.0, gen(25)), torch.ones_like(x))
 
 
 def test_variant_table_names_every_config_variant():
@@ -174,3 +176,68 @@ def test_variant_table_names_every_config_variant():
 
     assert set(VARIANT_FUNCTIONS) == set(VARIANTS)
     assert VARIANT_FUNCTIONS["inverted"] is inverted_dropout and VARIANT_FUNCTIONS["vanilla"] is vanilla_dropout
+
+
+# --- exact masks: the keep probability is 1 - p itself ------------------------------------------------------
+
+def float32(p: float) -> float:
+    return float(torch.tensor(p, dtype=torch.float32))  # the p a StackedMLP stores and draws with
+
+
+@pytest.mark.parametrize("p", [0.5, 0.1, 0.3, 0.37, 0.9, 0.99, 0.999, 0.9999, 0.99999, 0.999999, 1 - 2**-24, 2**-9])
+def test_keep_threshold_realises_p_exactly(p):
+    """Of the 2³² values of 32 random bits, exactly a fraction 1 - p keeps a unit, for every float32 p ≥ 2⁻⁹
+    (16 bits realised p = 0.999 as 0.99901, −0.8 % in the expected multiplier, and 0.99999 as 0.999985, +52 %)."""
+    p = float32(p)
+    threshold = keep_threshold(p)
+    assert MASK_BITS == 32 and -2**31 <= threshold < 2**31  # an int32 comparison
+    keep_probability = Fraction(2**31 - threshold, 2**32)  # the int32 values v >= threshold
+    assert keep_probability == 1 - Fraction(p)
+    # The boundary: the value just below the threshold drops a unit, the threshold keeps it.
+    bits = torch.tensor([threshold - 1, threshold] if threshold > -2**31 else [threshold, threshold], dtype=torch.int32)
+    assert keep_from_bits(bits, p).tolist() == ([0.0, 1.0] if threshold > -2**31 else [1.0, 1.0])
+    # So the rescaled expectation is 1 up to float32 rounding of the scale 1/(1 - p) alone.
+    scale = float(1 / (1 - torch.tensor(p)))
+    assert abs(float(keep_probability) * scale - 1) < 2e-7
+
+
+@pytest.mark.parametrize("p", [1e-4, 1e-6, 3e-9])
+def test_small_p_is_realised_within_two_to_the_minus_32(p):
+    p = float32(p)
+    keep_probability = Fraction(2**31 - keep_threshold(p), 2**32)
+    assert abs(keep_probability - (1 - Fraction(p))) < Fraction(1, 2**32)
+    assert keep_threshold(0.0) == -2**31  # p = 0: every value keeps the unit
+
+
+def test_a_tensor_p_gives_the_same_thresholds():
+    ps = [0.0, 0.5, float32(0.99999), float32(0.3)]
+    thresholds = keep_threshold(torch.tensor(ps, dtype=torch.float32))
+    assert thresholds.tolist() == [keep_threshold(p) for p in ps]
+    bits = random_bits((4, 1000), gen(30))
+    assert torch.equal(keep_from_bits(bits, torch.tensor(ps).view(4, 1)),
+                       torch.stack([keep_from_bits(bits[i], p) for i, p in enumerate(ps)]))
+
+
+@pytest.mark.parametrize("p", [0.99999, 0.999])
+def test_realised_drop_fraction_and_rescaled_expectation_at_p_near_one(p):
+    """40 million units: the kept fraction is 1 - p and the mean inverted-dropout multiplier is 1 (5 σ).
+    At p = 0.99999 16-bit masks gave a mean multiplier of 1.52, far outside."""
+    p = float32(p)
+    units, kept = 40_000_000, 0
+    g = gen(31)
+    for _ in range(10):
+        kept += int(keep_mask((units // 10,), p, g).sum())
+    q = 1 - p  # keep probability
+    sigma = math.sqrt(q * (1 - q) / units)  # of the kept fraction
+    assert abs(kept / units - q) < 5 * sigma
+    mean_multiplier = kept / units / float(torch.tensor(q, dtype=torch.float32))
+    assert abs(mean_multiplier - 1) < 5 * sigma / q
+
+
+def test_random_bits_drawn_at_once_are_the_bits_drawn_in_steps():
+    """The fused backend draws 16 steps' bits in one call; on the CPU that is the same sequence."""
+    g1, g2 = gen(32), gen(32)
+    once = random_bits((3, 2 * 7 * 5), g1)  # three steps of 2·7·5 units (an even count: whole words)
+    steps = torch.stack([random_bits((2 * 7 * 5,), g2) for _ in range(3)])
+    assert torch.equal(once, steps)
+    assert torch.equal(g1.get_state(), g2.get_state())

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from dropviz.model import StackedMLP, to_sequential
+from dropviz.model import ReferenceStep, StackedMLP, to_sequential
 
 ATOL, RTOL = 1e-5, 1e-5
 
@@ -52,9 +52,6 @@ def with_factors(seq: nn.Sequential, factors) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def keep_masks(mult: torch.Tensor) -> torch.Tensor:
-    """0/1 keep masks from dropout multipliers (0 = dropped)."""
-    return (mult > 0).float()
 
 
 # --- structure and initialisation -----------------------------------------------------------------
@@ -69,7 +66,8 @@ def test_sequential_has_the_documented_layers(depth):
     assert all(d.p == 0 for d in to_sequential(model, 0) if isinstance(d, nn.Dropout))
     n_params = 1 * 8 + 8 + (depth - 1) * (8 * 8 + 8) + 8 + 1
     assert sum(p.numel() for p in seq.parameters()) == n_params
-    assert model.n_params == n_params and model.flat.numel() >= 3 * n_params  # flat is padded per model
+    assert model.n_params == n_params
+    assert sum(p.numel() for p in model.parameters()) == 3 * n_params  # three models, nothing else
 
 
 def test_same_seed_same_initial_weights():
@@ -124,14 +122,13 @@ def test_eval_mode_vanilla_scales_by_keep_probability():
 def test_training_mode_matches_sequential_with_the_same_masks(variant, depth):
     model = make(depth=depth, variant=variant).train()
     x = inputs(m=3)  # different points per model
-    torch.manual_seed(0)  # the "torch" variant draws from the global generator
-    mult = model.sample_multipliers(12, gens([1, 2, 3]))
-    out = model(x, mult=mult)
+    masks = model.sample_masks(12, gens([1, 2, 3]))
+    out = model(x, masks)
+    assert torch.equal(model.last_masks, masks)
     for m, p in enumerate((0.0, 0.5, 0.3)):
         p = float(model.p[m])
         scale = 1 / (1 - p) if variant != "vanilla" else 1.0
-        masks = keep_masks(mult)[m]  # (depth, N, H)
-        seq = with_factors(to_sequential(model, m).train(), [masks[l] * scale for l in range(depth)])
+        seq = with_factors(to_sequential(model, m).train(), [masks[m, l] * scale for l in range(depth)])
         torch.testing.assert_close(out[m], seq(x[m]), rtol=RTOL, atol=ATOL)
 
 
@@ -144,59 +141,49 @@ def test_training_mode_differs_from_eval_mode_only_with_dropout():
     assert not torch.allclose(train_out[1], eval_out[1])
 
 
-# --- forward_backward: the hand-written backward against autograd ----------------------------------------
+# --- the reference step: the standard loop, as nn.Sequential + torch.optim would train each model ---------
 
-@pytest.mark.parametrize("variant", ["inverted", "vanilla"])
-@pytest.mark.parametrize("depth", [1, 2, 4])
-def test_forward_backward_equals_autograd(variant, depth):
-    ps, seeds = (0.0, 0.5, 0.2, 0.8), (1, 1, 2, 3)
-    fast = make(ps, depth=depth, seeds=seeds, variant=variant).train()
-    ref = make(ps, depth=depth, seeds=seeds, variant=variant).train()
-    x, y = inputs(m=4, seed=1), inputs(m=4, seed=2)
-    mult = fast.sample_multipliers(12, gens([5, 6, 7, 8]))
-
-    losses = fast.forward_backward(x, y, mult)
-
-    ref.flat.grad = None
-    ref_losses = ((ref(x, mult=mult) - y) ** 2).mean(dim=(1, 2))
-    ref_losses.sum().backward()
-    assert losses.shape == (4,)
-    torch.testing.assert_close(losses, ref_losses.detach(), rtol=RTOL, atol=ATOL)
-    torch.testing.assert_close(fast.flat.grad, ref.flat.grad, rtol=1e-4, atol=1e-6)
-    assert fast.flat.grad.abs().sum() > 0
-    assert torch.equal(fast.last_mult, mult)
-
-
-def test_forward_backward_grads_equal_sequential_autograd():
-    """Model m's slice of flat.grad is exactly what nn.Sequential + MSELoss + backward() gives."""
-    model = make((0.0, 0.5), depth=3, seeds=(4, 4)).train()
-    x, y = inputs(m=2, seed=3), inputs(m=2, seed=4)
-    mult = model.sample_multipliers(12, gens([1, 2]))
-    losses = model.forward_backward(x, y, mult)
-    grads = model.params(model.flat.grad)
-    for m in range(2):
-        p = float(model.p[m])
-        seq = with_factors(to_sequential(model, m), [keep_masks(mult)[m, l] / (1 - p) for l in range(3)])
-        loss = nn.MSELoss()(seq(x[m]), y[m])
-        loss.backward()
-        torch.testing.assert_close(losses[m], loss.detach(), rtol=RTOL, atol=ATOL)
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("variant", ["inverted", "vanilla", "torch"])
+def test_reference_step_trains_each_model_as_its_own_sequential(optimizer, variant):
+    """ReferenceStep on M stacked models = M nn.Sequential models, each with its own torch.optim
+    optimizer, MSELoss and backward(), given the same masks: the models share nothing."""
+    ps, seeds, depth = (0.0, 0.5, 0.3), (1, 1, 2), 2
+    model = make(ps, depth=depth, seeds=seeds, variant=variant)
+    x, y = inputs(m=3, seed=1), inputs(m=3, seed=2)
+    seqs = [to_sequential(model, m) for m in range(3)]
+    ref_opt = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01),
+               "adam": lambda p: torch.optim.Adam(p, lr=0.05, weight_decay=0.01)}[optimizer]
+    opts = [ref_opt(seq.parameters()) for seq in seqs]
+    step = ReferenceStep(model, optimizer, lr=0.05, weight_decay=0.01)
+    generators = gens(seeds)
+    for _ in range(5):
+        losses = step.step(x, y, generators)
+        masks = model.last_masks  # (M, depth, N, H)
+        for m, (seq, opt) in enumerate(zip(seqs, opts)):
+            scale = 1.0 if variant == "vanilla" else 1 / (1 - float(model.p[m]))
+            opt.zero_grad()
+            loss = nn.MSELoss()(with_factors(seq, [masks[m, l] * scale for l in range(depth)])(x[m]), y[m])
+            loss.backward()
+            opt.step()
+            torch.testing.assert_close(losses[m], loss.detach(), rtol=RTOL, atol=ATOL)
+    for m, seq in enumerate(seqs):
         linears = [l for l in seq if isinstance(l, nn.Linear)]
         for l, linear in enumerate(linears):
-            torch.testing.assert_close(grads[2 * l][m], linear.weight.grad.T, rtol=1e-4, atol=1e-6)
-            torch.testing.assert_close(grads[2 * l + 1][m, 0], linear.bias.grad, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(model.weights[l][m], linear.weight.detach().T, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(model.biases[l][m, 0], linear.bias.detach(), rtol=1e-4, atol=1e-6)
+    assert not torch.equal(model.weights[1], make(ps, depth=depth, seeds=seeds).weights[1])  # it trained
 
 
-def test_forward_backward_overwrites_old_gradients():
-    model = make().train()
-    x, y = inputs(m=3), inputs(m=3, seed=9)
-    mult = model.sample_multipliers(12, gens([1, 2, 3]))
-    model.forward_backward(x, y, mult)
-    first = model.flat.grad.clone()
-    model.forward_backward(x, y, mult)
-    torch.testing.assert_close(model.flat.grad, first)  # not accumulated: no zero_grad needed
-    model.flat.grad = None  # what optimizer.zero_grad() does by default
-    model.forward_backward(x, y, mult)
-    torch.testing.assert_close(model.flat.grad, first)  # written into the new buffer, not a stale one
+def test_reference_step_returns_the_loss_before_the_update():
+    model = make((0.0, 0.5)).eval()
+    x, y = inputs(m=2), inputs(m=2, seed=5)
+    step = ReferenceStep(model, "sgd", lr=0.01)
+    losses = step.step(x, y, gens([1, 1]))
+    assert losses.shape == (2,) and not losses.requires_grad
+    with torch.no_grad():  # model 0 has p = 0: its training loss is its eval loss before the step
+        start = make((0.0, 0.5)).eval()
+        torch.testing.assert_close(losses[0], ((start(x) - y) ** 2).mean(dim=(1, 2))[0])
 
 
 # --- masks ------------------------------------------------------------------------------------
@@ -206,44 +193,78 @@ def test_masks_are_captured_per_layer_with_rate_near_p(variant):
     ps, width, depth, n = (0.0, 0.5, 0.2), 200, 3, 50
     model = make(ps, width=width, depth=depth, variant=variant).train()
     model(inputs(n), generators=gens([1, 2, 3]))
-    mult = model.last_mult
-    assert mult.shape == (3, depth, n, width)
-    keep = keep_masks(mult)
+    keep = model.last_masks
+    assert keep.shape == (3, depth, n, width) and set(keep.unique().tolist()) <= {0.0, 1.0}
+    assert model.last_mult is keep  # the name the snapshot code reads
     units = n * width
     for m, p in enumerate(ps):
         rates = 1 - keep[m].mean(dim=(1, 2))  # per layer
         assert rates.shape == (depth,)
         assert (rates - p).abs().max() <= 5 * math.sqrt(p * (1 - p) / units)
-        kept_values = mult[m][keep[m] > 0].unique()
-        expected = 1.0 if (variant == "vanilla" or p == 0) else 1 / (1 - float(model.p[m]))
-        torch.testing.assert_close(kept_values, torch.tensor([expected]))
 
 
 def test_layers_get_different_masks():
     model = make((0.5,), width=64, depth=3, seeds=(1,)).train()
-    mult = model.sample_multipliers(20, gens([1]))
-    assert not torch.equal(mult[0, 0], mult[0, 1]) and not torch.equal(mult[0, 1], mult[0, 2])
+    masks = model.sample_masks(20, gens([1]))
+    assert not torch.equal(masks[0, 0], masks[0, 1]) and not torch.equal(masks[0, 1], masks[0, 2])
 
 
 def test_p_zero_model_never_drops():
     model = make((0.0, 0.9), width=32).train()
     g = gens([1, 2])
     for _ in range(20):
-        mult = model.sample_multipliers(10, g)
-        assert torch.equal(mult[0], torch.ones_like(mult[0]))
-        assert (mult[1] == 0).any()
+        masks = model.sample_masks(10, g)
+        assert torch.equal(masks[0], torch.ones_like(masks[0]))
+        assert (masks[1] == 0).any()
 
 
-def test_masks_do_not_depend_on_the_models_beside_them():
-    pair = make((0.0, 0.5), width=16, seeds=(3, 3)).sample_multipliers(10, gens([3, 3]))
-    alone = make((0.5,), width=16, seeds=(3,)).sample_multipliers(10, gens([3]))
+@pytest.mark.parametrize("variant", ["inverted", "torch"])
+def test_masks_do_not_depend_on_the_models_beside_them(variant):
+    pair = make((0.0, 0.5), width=16, seeds=(3, 3), variant=variant).sample_masks(10, gens([3, 3]))
+    alone = make((0.5,), width=16, seeds=(3,), variant=variant).sample_masks(10, gens([3]))
     assert torch.equal(pair[1], alone[0])
 
 
 def test_masks_are_reproducible_from_the_generators():
     model = make()
-    assert torch.equal(model.sample_multipliers(10, gens([1, 2, 3])), model.sample_multipliers(10, gens([1, 2, 3])))
-    assert not torch.equal(model.sample_multipliers(10, gens([1, 2, 3])), model.sample_multipliers(10, gens([1, 2, 4])))
+    assert torch.equal(model.sample_masks(10, gens([1, 2, 3])), model.sample_masks(10, gens([1, 2, 3])))
+    assert not torch.equal(model.sample_masks(10, gens([1, 2, 3])), model.sample_masks(10, gens([1, 2, 4])))
+
+
+def test_models_sharing_a_generator_share_its_draw():
+    """One generator object for several models: drawn once per step, and each model's masks are
+    those it would get from its own generator seeded alike (as train.py's per-seed generators)."""
+    ps, seeds = (0.0, 0.2, 0.5, 0.0, 0.2, 0.5), (1, 1, 1, 2, 2, 2)
+    model = make(ps, width=16, depth=2, seeds=seeds)
+    by_seed = {s: torch.Generator().manual_seed(s) for s in (1, 2)}
+    shared, separate = [by_seed[s] for s in seeds], gens(seeds)
+    for step in range(3):
+        got, want = model.sample_masks(10, shared), model.sample_masks(10, separate)
+        assert torch.equal(got, want), step
+        assert not torch.equal(got[1], got[4])  # the two seeds' masks differ
+        assert torch.all(got[2] <= got[1])  # one draw: a unit kept at p = 0.5 is kept at p = 0.2
+    assert all(torch.equal(by_seed[s].get_state(), separate[1 + 3 * i].get_state()) for i, s in enumerate((1, 2)))
+
+
+def test_p_zero_models_draw_nothing_from_their_generator():
+    model = make((0.0, 0.0), width=8, depth=2)
+    g = gens([1, 2])
+    states = [x.get_state() for x in g]
+    masks = model.sample_masks(10, g)
+    assert torch.equal(masks, torch.ones_like(masks))
+    assert all(torch.equal(x.get_state(), s) for x, s in zip(g, states))
+
+
+def test_torch_variant_masks_are_the_ones_f_dropout_draws():
+    """nn.Dropout in model m's nn.Sequential, run with torch's global generator seeded as model
+    m's generator, drops exactly the units the stacked model drops (on the CPU)."""
+    model = make((0.0, 0.5, 0.3), width=16, depth=1, variant="torch").train()
+    masks = model.sample_masks(12, gens([1, 2, 3]))
+    for m in (1, 2):
+        with torch.random.fork_rng(devices=[]):  # a test may use the global generator; the lab never does
+            torch.manual_seed(m + 1)
+            dropped = nn.Dropout(float(model.p[m]))(torch.ones(1, 12, 16)) == 0
+        assert torch.equal(masks[m] == 0, dropped)
 
 
 # --- weight norms -------------------------------------------------------------------------------------

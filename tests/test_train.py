@@ -177,7 +177,7 @@ def test_optimizers_step_like_torch_optim(name, reference):
 
 def test_sgd_is_the_source_optimizer():
     """"sgd" is FlatSGD (torch.optim.SGD's fused kernel without torch.optim's Python), momentum 0.9."""
-    from dropviz.model import FlatSGD
+    from dropviz.fast_step import FlatSGD
 
     opt = OPTIMIZERS["sgd"]([torch.nn.Parameter(torch.zeros(3))], LabConfig(lr=0.02))
     assert isinstance(opt, FlatSGD)
