@@ -261,7 +261,8 @@ class LabConfig:
                                   options=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000),
                                   help="iterations between two snapshots sent to the charts")
     # 0 = off; one mask has no spread, so no band: on means 2 or more.
-    mc_samples: int = setting(0, 2, 200, off=0, widget="stops", place="advanced", options=(0, 2, 5, 10, 20, 50, 100, 200),
+    mc_samples: int = setting(0, 2, 200, off=0, widget="stops", place="advanced",
+                              options=(0, 2, 5, 10, 20, 50, 100, 200),
                               help="dropout masks sampled at test time for the MC-dropout band (0 = off)")
 
     def __post_init__(self) -> None:
