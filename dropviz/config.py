@@ -28,14 +28,14 @@ class ConfigError(ValueError):
     """A setting is out of range or malformed; the message names the field and its range."""
 
 
-# The highest drop probability, stated once: the p slider's end, the CLI's and a link's limit. Why
-# 0.99 and not "anything below 1": the masks draw 16 random bits per unit (_MaskBits), so they
-# realise p rounded up to a multiple of 1/65536. At 0.99 they keep 655/65536 of the units instead
-# of 1/100: the expected multiplier (1 in theory) is off by -0.055 %, and by at most
-# 1/(65536 · 0.01) = 0.15 % for any p ≤ 0.99, which no chart can show. At 0.999 it was off by
-# -0.8 %, at 0.99999 by +52 %. The values the masks realise exactly (k/65536, e.g. 63/64) are off
-# the slider's 0.01 grid. Were the masks exact, 0.99 would still be the end worth teaching: a
-# 200-unit layer keeps 2 units on average there.
+# The highest drop probability, stated once: the p slider's end, the CLI's and a link's limit.
+# Why 0.99, not "anything below 1": a mask must realise p. The masks now draw 32 random bits per
+# unit against ceil(p·2³²) (dropout.keep_threshold), exact for every float32 p ≥ 2⁻⁹, 0.99 included.
+# The 16-bit masks before them realised p only in steps of 1/65536: at 0.99 the expected multiplier
+# (1 in theory) was off by -0.055 %, and by at most 1/(65536 · 0.01) = 0.15 % for any p ≤ 0.99,
+# which no chart shows; at 0.999 by -0.8 %, at 0.99999 by +52 %. So 0.99 holds with either mask,
+# on the slider's 0.01 grid (the 16-bit-exact values k/65536, e.g. 63/64, are off it), and it is
+# the end worth teaching: a 200-unit layer keeps 2 units on average there.
 P_MAX = 0.99
 
 
