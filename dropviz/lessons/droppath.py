@@ -23,9 +23,23 @@ REPEATS = 400  # batches drawn to measure the drop rates' spread
 
 def branch(features: int = FEATURES, seed: int = 0) -> nn.Sequential:
     """f: Linear → ReLU → Linear, the MLP branch of a residual block, initialised from `seed`."""
-    with torch.random.fork_rng(devices=[]):  # nn.Linear draws its init from the global generator
-        torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(features, features), nn.ReLU(), nn.Linear(features, features))
+    gen = torch.Generator().manual_seed(seed)
+    return nn.Sequential(_linear(features, features, gen), nn.ReLU(), _linear(features, features, gen))
+
+
+def _linear(fan_in: int, fan_out: int, generator: torch.Generator) -> nn.Linear:
+    """nn.Linear(fan_in, fan_out) with nn.Linear's own init, drawn from `generator`.
+
+    nn.Linear draws its init from torch's global generator, which every thread of the server
+    shares; skip_init builds it without drawing, and the same two draws as its
+    reset_parameters (weight, then bias: U(±1/√fan_in) both) come from our generator instead.
+    """
+    linear = torch.nn.utils.skip_init(nn.Linear, fan_in, fan_out)
+    with torch.no_grad():
+        nn.init.kaiming_uniform_(linear.weight, a=math.sqrt(5), generator=generator)
+        bound = 1 / math.sqrt(fan_in)
+        nn.init.uniform_(linear.bias, -bound, bound, generator=generator)
+    return linear
 
 
 @dataclass(frozen=True)

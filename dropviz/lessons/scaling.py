@@ -56,7 +56,8 @@ class ScalingResult:
 
 def network(n: int = N_INPUTS) -> nn.Linear:
     """The source's layer: Linear(n → 1, no bias) with every weight 1, in float64 so sums are exact."""
-    linear = nn.Linear(n, 1, bias=False, dtype=torch.float64)
+    # skip_init: nn.Linear's own init would draw from torch's global generator, for weights we overwrite.
+    linear = torch.nn.utils.skip_init(nn.Linear, n, 1, bias=False, dtype=torch.float64)
     with torch.no_grad():
         linear.weight.fill_(1.0)
     return linear
@@ -91,14 +92,26 @@ def run(p: float, draws: int, variant: str = "inverted", seed: int = 0, n: int =
     return ScalingResult(p, variant, n, torch.cat(outs).numpy(), float(eval_out[0]), mean, std, step)
 
 
+def torch_dropout(x: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
+    """torch's own nn.Dropout(p) in training on a CPU tensor, drawn from `generator`.
+
+    nn.Dropout takes no generator: it draws from torch's global one, which every thread of the
+    server shares (another student's run would shift this lesson's draws, and it theirs). On the
+    CPU, F.dropout computes exactly this: noise = empty_like(x).bernoulli_(1 - p), noise /= 1 - p,
+    x * noise. So these are nn.Dropout's very numbers for a generator in the same state
+    (tests/lessons/test_scaling.py checks them bit for bit against nn.Dropout).
+    """
+    noise = torch.empty_like(x).bernoulli_(1 - p, generator=generator)
+    return x * noise.div_(1 - p)
+
+
 @torch.no_grad()
 def torch_reference(p: float, draws: int, seed: int = 0, n: int = N_INPUTS) -> np.ndarray:
-    """The same experiment through torch's own nn.Dropout (inverted): (draws,) train-mode outputs."""
-    model = nn.Sequential(nn.Dropout(p), network(n), nn.ReLU()).train()
-    with torch.random.fork_rng(devices=[]):  # nn.Dropout draws from the global generator; leave it as it was
-        torch.manual_seed(seed)
-        outs = [model(torch.ones(min(CHUNK, draws - start), n, dtype=torch.float64))[:, 0]
-                for start in range(0, draws, CHUNK)]
+    """The same experiment through torch's own dropout (inverted): (draws,) train-mode outputs,
+    nn.Dropout's numbers when torch's generator is seeded with `seed` (see torch_dropout)."""
+    linear, gen = network(n), torch.Generator().manual_seed(seed)
+    outs = [torch.relu(linear(torch_dropout(torch.ones(min(CHUNK, draws - start), n, dtype=torch.float64), p, gen)))[:, 0]
+            for start in range(0, draws, CHUNK)]
     return torch.cat(outs).numpy()
 
 

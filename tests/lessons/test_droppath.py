@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.lessons import open_page, settle
@@ -41,6 +42,18 @@ def test_both_drop_at_rate_p_but_droppath_varies_more_per_batch(p):
     assert r.dropout_rates.std(ddof=1) == pytest.approx(droppath.rate_std(p, S * F), rel=0.2)
     assert r.droppath_rates.std(ddof=1) == pytest.approx(droppath.rate_std(p, S), rel=0.2)
     assert r.droppath_rates.std() > 4 * r.dropout_rates.std()
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_the_branch_is_initialised_as_nn_linear_would_be_from_the_seed(seed):
+    """The branch's init comes from its own generator: what nn.Linear draws from the global one
+    seeded alike (here, in the test only), bit for bit."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        expected = torch.nn.Sequential(torch.nn.Linear(F, F), torch.nn.ReLU(), torch.nn.Linear(F, F))
+    ours = droppath.branch(F, seed)
+    for (name, a), b in zip(ours.state_dict().items(), expected.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 def test_p_zero_drops_nothing_and_the_seed_decides_the_masks():

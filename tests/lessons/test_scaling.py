@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from streamlit.testing.v1 import AppTest
 
 from tests.lessons import open_page, settle
@@ -65,6 +66,19 @@ def test_torch_nn_dropout_gives_the_same_distribution():
     assert abs(ref.mean() - N) < 5 * ours.stderr
     assert ref.std(ddof=1) == pytest.approx(ours.theory_std, rel=0.15)
     assert np.all(ref % 2 == 0)  # torch doubles the kept ones too
+
+
+@pytest.mark.parametrize("p,draws,seed", [(0.5, 300, 4), (0.3, 600, 3), (0.9, 40, 0), (0.0, 10, 1)])
+def test_the_torch_reference_is_nn_dropouts_own_numbers(p, draws, seed):
+    """torch_reference draws from its own generator what nn.Dropout draws from the global one:
+    the same numbers, bit for bit, when the global one is seeded alike (here, in the test only)."""
+    model = torch.nn.Sequential(torch.nn.Dropout(p), scaling.network(), torch.nn.ReLU()).train()
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(seed)
+        ones = [torch.ones(min(scaling.CHUNK, draws - start), N, dtype=torch.float64)
+                for start in range(0, draws, scaling.CHUNK)]
+        expected = torch.cat([model(x)[:, 0] for x in ones]).numpy()
+    np.testing.assert_array_equal(scaling.torch_reference(p, draws, seed), expected)
 
 
 def test_the_draws_follow_the_seed():
