@@ -74,11 +74,14 @@ class FusedStep:
         self._views: _Views | None = None
         self._work: _Workspace | None = None
         self._x_aug: tuple | None = None  # (x, its version, ([x, 1, 0…], its transpose))
+        self._sink: tuple | None = None  # (momentum buffer, its blocks, their transposes)
+        self._m, self._depth = model.n_models, model.depth  # plain ints: a module's attributes cost a lookup each
 
     def step(self, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
         """x, y: (M, N, 1) or (N, 1); generators: one per model. Returns each model's loss (M,)."""
         masks, mult = self.masks.next(x.shape[-2], generators)
-        self.model.last_masks = masks
+        # As `model.last_masks = masks`, without nn.Module.__setattr__'s checks (a µs a step).
+        object.__setattr__(self.model, "last_masks", masks)
         sink = self.optimizer.momentum_sink() if self.into_momentum else None
         if sink is None:
             losses = self.forward_backward(x, y, mult)
@@ -98,9 +101,9 @@ class FusedStep:
         beta·into + gradient. `update(weights, gradient)` is called with each layer's block of
         `flat` and of the gradient, last layer first, as soon as that gradient is complete.
         """
-        M, N, D = self.model.n_models, x.shape[-2], self.model.depth
+        M, N, D = self._m, x.shape[-2], self._depth
         v, w = self._layer_views(), self._workspace(N, x.dtype)
-        grads, grads_T = (v.grads, v.grads_T) if into is None else self.layout.blocks_and_transposes(into)
+        grads, grads_T = (v.grads, v.grads_T) if into is None else self._sink_views(into)
         masks, blocks, hs, hs_T, keep = mult.unbind(1), v.blocks, w.hs, w.hs_T, w.keep
         # Forward. hs[l] is layer l's input as [h, 1, 0…], (M, N, rows of block l), so one bmm
         # with the block [W; b; 0…] is h @ W + b. keep[l] = mult where z > 0, else 0: both ReLU's
@@ -132,6 +135,12 @@ class FusedStep:
         update(blocks[0], grads[0])
         return losses
 
+    def _sink_views(self, into: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-layer views of a flat buffer `into` and their transposes, made once for the same buffer."""
+        if self._sink is None or self._sink[0] is not into:
+            self._sink = (into, *self.layout.blocks_and_transposes(into))
+        return self._sink[1], self._sink[2]
+
     def _layer_views(self) -> "_Views":
         """Views of `flat` and `flat.grad` per layer, cached; rebuilt when flat.grad is replaced
         (optimizer.zero_grad(set_to_none=True) does that; in this step's loop it never happens)."""
@@ -157,7 +166,7 @@ class FusedStep:
         cached = self._x_aug
         if cached is not None and cached[0] is x and cached[1] == x._version:
             return cached[2]
-        m = self.model.n_models
+        m = self._m
         x_aug = _with_ones(_aligned((m, x.shape[-2], self.layout.block_rows[0]), x.dtype, x.device), 1)
         x_aug[..., :1] = x
         self._x_aug = x, x._version, (x_aug, x_aug.mT)
