@@ -124,8 +124,9 @@ def classroom_query() -> dict[str, str]:
 
 
 # Layout for a class: charts on the first screen of a 1280×720 projector and a 1366×768 laptop, and
-# on a phone p in a bar that stays at the top (sticky) above the fit. Selectors are Streamlit 1.67's
-# test ids and the `st-key-<key>` classes of our keyed containers; checked by tests/browser/test_layout_e2e.py.
+# on a phone p in a bar that stays at the top (sticky) above the fit. A lesson's intro moves below its
+# controls and first chart on a phone (and on a projector, where it is folded: BIG_CSS), so that chart
+# is on the first screen (lessons.shared.lead). Selectors are Streamlit 1.67's test ids and the `st-key-<key>` classes of our keyed containers; checked by tests/browser/test_layout_e2e.py.
 LAYOUT_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }  /* the header is 3.75rem */
 h1 { font-size: 2rem !important; padding: 0 0 0.25rem !important; }
@@ -142,6 +143,7 @@ h1 { font-size: 2rem !important; padding: 0 0 0.25rem !important; }
     background: var(--dropviz-bg, #fff); box-shadow: 0 6px 6px -6px rgba(0, 0, 0, 0.25); }
   .st-key-dropviz-controls [data-testid="stHorizontalBlock"] { gap: 0.25rem; }
   .st-key-dropviz-buttons button { padding: 0.25rem 0.6rem; min-height: 2.25rem; }
+  .st-key-dropviz-lead > .st-key-dropviz-intro, .st-key-dropviz-lead > :has(.st-key-dropviz-intro) { order: 1; }
 }
 """
 # ?big=1: everything measured in rem grows by a quarter (Streamlit sizes its text and spacing in rem;
@@ -155,6 +157,7 @@ h1 { font-size: 1.5rem !important; }
 [data-testid="stSidebar"][aria-expanded="true"] { min-width: 340px !important; max-width: 340px !important; }
 [data-testid="stSliderThumbValue"] { top: -1.6em !important; }
 [data-testid="stSlider"] { padding-top: 0.35rem; }
+.st-key-dropviz-lead > .st-key-dropviz-intro, .st-key-dropviz-lead > :has(.st-key-dropviz-intro) { order: 1; }
 """
 
 

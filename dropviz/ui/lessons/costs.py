@@ -13,7 +13,7 @@ from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import intro, lab_config, live, settings_line, url_warning
+from .shared import lab_config, lead, live, settings_line, url_warning
 
 PAGE = "costs"
 PARAMS = declare({
@@ -31,22 +31,21 @@ def render() -> None:
     st.title(t("costs.title"))
     url_warning(PAGE, changed, lab_notices)
     st.subheader(t("costs.conv_heading"))
-    if not hidden("explain"):
-        intro(t("costs.conv_intro"))
-    a, b, c = st.columns(3)
-    a.slider(t("costs.labels.p1"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p1"))
-    b.slider(t("costs.labels.p2"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p2"))
-    c.number_input(t("costs.labels.target"), 0.001, 1.0, step=0.01, format="%.3f", key=urlstate.key(PAGE, "target"),
-                   help=t("costs.help.target"))
-    v = urlstate.values(PAGE, PARAMS)
-    ps = tuple(sorted({0.0, v["p1"], v["p2"]}))
-    spec = convergence_spec(base, ps)
-    st.caption(settings_line(spec.config))
-    cost = over_budget(spec)
-    if cost:
-        st.error(t("costs.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
-    else:
-        live(spec, lambda snap, running: _draw_convergence(spec, snap, running, v["target"]), PAGE)
+    with lead(None if hidden("explain") else t("costs.conv_intro")):
+        a, b, c = st.columns(3)
+        a.slider(t("costs.labels.p1"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p1"))
+        b.slider(t("costs.labels.p2"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p2"))
+        c.number_input(t("costs.labels.target"), 0.001, 1.0, step=0.01, format="%.3f",
+                       key=urlstate.key(PAGE, "target"), help=t("costs.help.target"))
+        v = urlstate.values(PAGE, PARAMS)
+        ps = tuple(sorted({0.0, v["p1"], v["p2"]}))
+        spec = convergence_spec(base, ps)
+        cost = over_budget(spec)
+        if cost:
+            st.error(t("costs.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
+        else:
+            live(spec, lambda snap, running: _draw_convergence(spec, snap, running, v["target"]), PAGE)
+    st.caption(settings_line(spec.config))  # under the chart: what it was trained with
 
     st.subheader(t("costs.bn_heading"))
     if not hidden("explain"):

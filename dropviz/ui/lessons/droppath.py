@@ -12,7 +12,7 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, intro
+from .shared import computed, lead
 
 PAGE = "droppath"
 PARAMS = declare({
@@ -26,16 +26,15 @@ def render() -> None:
     st.title(t("droppath.title"))
     if changed:
         st.warning(t("droppath.url_warning", names=", ".join(changed)))
-    intro(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES))
-    _controls()
-    v = urlstate.values(PAGE, PARAMS)
-    urlstate.sync(PAGE, PARAMS)
-
-    r = computed(Experiment(droppath.run, (v["p"], v["seed"])))
-    if r is None:
-        return
-    tr = translator(lang())
-    live_chart(figures.masks_figure(r, tr, big=big()), key="droppath-masks", height=380)
+    with lead(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES)):
+        _controls()
+        v = urlstate.values(PAGE, PARAMS)
+        urlstate.sync(PAGE, PARAMS)
+        r = computed(Experiment(droppath.run, (v["p"], v["seed"])))
+        if r is None:
+            return
+        tr = translator(lang())
+        live_chart(figures.masks_figure(r, tr, big=big()), key="droppath-masks", height=380)
     left, right = st.columns([2, 3])
     with left:
         live_chart(figures.rates_figure(r, tr, big=big()), key="droppath-rates", height=340)

@@ -16,7 +16,7 @@ from ...lessons.experiment import Experiment
 from .. import controls, urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, intro
+from .shared import computed, lead
 
 PAGE = "ensemble"
 PARAMS = declare({
@@ -51,26 +51,25 @@ def render() -> None:
     st.title(t("ensemble.title"))
     if changed or notices:
         st.warning(t("ensemble.url_warning", names=", ".join(changed + notices)))
-    intro(t("ensemble.intro"))
-    _controls()
-    v = urlstate.values(PAGE, PARAMS)
-    urlstate.sync(PAGE, PARAMS, lab=lab_config)  # with the lab's settings: a shared link trains the same model
-
-    masks = ensemble.budgeted_masks(v["masks"], config)
-    done = computed(Experiment(_sample, (config, v["act"], masks, v["mask_seed"])))
-    if done is None:
-        return
-    ens, seconds = done
-    st.caption(_model_caption(lab_config, config, v["act"], seconds))
-    if config.p == 0:
-        st.info(t("ensemble.no_dropout"))
-
-    tr = translator(lang())
-    left, right = st.columns([3, 2])
-    with left:
-        live_chart(figures.ensemble_figure(ens, tr, big=big()), key="ensemble-curves", height=400)
-    with right:
-        live_chart(figures.spread_figure(ens, tr, big=big()), key="ensemble-spread", height=400)
+    with lead(t("ensemble.intro")):
+        _controls()
+        v = urlstate.values(PAGE, PARAMS)
+        urlstate.sync(PAGE, PARAMS, lab=lab_config)  # with the lab's settings: a shared link trains the same model
+        masks = ensemble.budgeted_masks(v["masks"], config)
+        done = computed(Experiment(_sample, (config, v["act"], masks, v["mask_seed"])))
+        if done is None:
+            return
+        ens, seconds = done
+        if config.p == 0:
+            st.info(t("ensemble.no_dropout"))
+        tr = translator(lang())
+        # Halves on a projector: the spread chart's axis title at 16 px needs the width.
+        left, right = st.columns([1, 1] if big() else [3, 2])
+        with left:
+            live_chart(figures.ensemble_figure(ens, tr, big=big()), key="ensemble-curves", height=400)
+        with right:
+            live_chart(figures.spread_figure(ens, tr, big=big()), key="ensemble-spread", height=400)
+    st.caption(_model_caption(lab_config, config, v["act"], seconds))  # under the charts: the model they show
     if masks < v["masks"]:
         st.caption(t("ensemble.masks_capped", used=masks, asked=v["masks"]))
     st.markdown(_claims(ens, v["act"]))

@@ -11,9 +11,9 @@ from ...lesson_figures.l2 import hist_figure, model_label, norm_figure, loss_fig
 from ...lessons.l2 import MODELS, L2Snapshot, L2Spec, shrinkage, spread
 from ...budget import BUDGET_GFLOP, run_cost
 from .. import urlstate
-from ..common import big, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import live, opening, settings_line
+from .shared import lead, live, opening, settings_line
 
 PAGE = "l2"
 PARAMS = declare({"drop": Setting(0.5, 0.0, 0.9), "decay": Setting(0.01, 0.0, 0.1)})
@@ -21,19 +21,20 @@ PARAMS = declare({"drop": Setting(0.5, 0.0, 0.9), "decay": Setting(0.01, 0.0, 0.
 
 def render() -> None:
     base = opening(PAGE, PARAMS)
-    a, b = st.columns(2)
-    a.slider(t("l2.labels.drop"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "drop"), help=t("l2.help.drop"))
-    b.select_slider(t("l2.labels.decay"), options=_decay_options(), key=urlstate.key(PAGE, "decay"),
-                    help=t("l2.help.decay"))
-    v = urlstate.values(PAGE, PARAMS)
-    urlstate.sync(PAGE, PARAMS, lab=base)
-    spec = L2Spec.create(base, v["drop"], v["decay"])
-    st.caption(settings_line(spec.config))
-    cost = run_cost(spec.config, models=4).gflop  # two pairs in one job
-    if cost > BUDGET_GFLOP:
-        st.error(t("l2.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
-        return
-    live(spec, _draw, PAGE)
+    with lead(None if hidden("explain") else t(f"{PAGE}.intro")):
+        a, b = st.columns(2)
+        a.slider(t("l2.labels.drop"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "drop"), help=t("l2.help.drop"))
+        b.select_slider(t("l2.labels.decay"), options=_decay_options(), key=urlstate.key(PAGE, "decay"),
+                        help=t("l2.help.decay"))
+        v = urlstate.values(PAGE, PARAMS)
+        urlstate.sync(PAGE, PARAMS, lab=base)
+        spec = L2Spec.create(base, v["drop"], v["decay"])
+        cost = run_cost(spec.config, models=4).gflop  # two pairs in one job
+        if cost > BUDGET_GFLOP:
+            st.error(t("l2.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
+        else:
+            live(spec, _draw, PAGE)
+    st.caption(settings_line(spec.config))  # under the charts: what they were trained with
 
 
 def _decay_options() -> list[float]:

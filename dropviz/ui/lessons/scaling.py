@@ -12,7 +12,7 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, intro
+from .shared import computed, lead
 
 PAGE = "scaling"
 PARAMS = declare({
@@ -34,21 +34,20 @@ def render() -> None:
     st.title(t("scaling.title"))
     if changed:
         st.warning(t("scaling.url_warning", names=", ".join(changed)))
-    intro(t("scaling.intro"))
-    _controls()
-    v = urlstate.values(PAGE, PARAMS)
-    urlstate.sync(PAGE, PARAMS)
-
-    done = computed(Experiment(_run, (v["p"], v["draws"], v["variant"], v["seed"])))
-    if done is None:
-        return
-    r, (ref_mean, ref_std, ref_eval) = done
-    tr = translator(lang())
-    left, right = st.columns(2)
-    with left:
-        live_chart(figures.histogram_figure(r, tr, big=big()), key="scaling-hist")
-    with right:
-        live_chart(figures.zoom_figure(r, tr, big=big()), key="scaling-zoom")
+    with lead(t("scaling.intro")):
+        _controls()
+        v = urlstate.values(PAGE, PARAMS)
+        urlstate.sync(PAGE, PARAMS)
+        done = computed(Experiment(_run, (v["p"], v["draws"], v["variant"], v["seed"])))
+        if done is None:
+            return
+        r, (ref_mean, ref_std, ref_eval) = done
+        tr = translator(lang())
+        left, right = st.columns(2)
+        with left:
+            live_chart(figures.histogram_figure(r, tr, big=big()), key="scaling-hist")
+        with right:
+            live_chart(figures.zoom_figure(r, tr, big=big()), key="scaling-zoom")
     st.markdown(_table(r))
     st.markdown(_claims(r))
     if not hidden("explain"):

@@ -3,7 +3,8 @@ about a link's invalid values, the page's opening, and a live view of a job in t
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import streamlit as st
 
@@ -36,25 +37,35 @@ def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
 
 
 def opening(page: str, params: dict[str, Setting]) -> LabConfig:
-    """A lesson page's start: its settings and the lab's from the link, its title and intro, and
-    one warning for the link's invalid values. Returns the lab's settings."""
+    """A lesson page's start: its settings and the lab's from the link, its title, and one warning
+    for the link's invalid values (the intro comes with the `lead`). Returns the lab's settings."""
     changed = urlstate.load(page, params)
     base, lab_notices = lab_config(page)
     st.title(t(f"{page}.title"))
-    if not hidden("explain"):
-        intro(t(f"{page}.intro"))
     url_warning(page, changed, lab_notices)
     return base
+
+
+@contextmanager
+def lead(intro_text: str | None) -> Iterator[None]:
+    """A lesson's intro (unless None), then what the page draws inside: its controls and first chart.
+    On a phone and a projector the page's CSS (common.LAYOUT_CSS, BIG_CSS) moves the intro below
+    the rest of this block, so the first chart is on the first screen; on a laptop it reads in order."""
+    with st.container(key="dropviz-lead"):
+        if intro_text is not None:
+            intro(intro_text)
+        yield
 
 
 def intro(text: str) -> None:
     """A lesson's opening paragraph; on a projector (?big=1) folded under its title, so the first
     chart is on the first screen (the teacher tells it, or unfolds it)."""
-    if big():
-        with st.expander(t("app.intro"), expanded=False):
+    with st.container(key="dropviz-intro"):  # its place: see `lead`
+        if big():
+            with st.expander(t("app.intro"), expanded=False):
+                st.markdown(text)
+        else:
             st.markdown(text)
-    else:
-        st.markdown(text)
 
 
 def settings_line(config: LabConfig) -> str:

@@ -16,9 +16,9 @@ from ...lesson_figures.sweep import loss_vs_p_figure
 from ...lessons.sweep import SETTINGS, SweepSpec, over_budget, p_grid, seeds_from, setting_config, summarise, verdict
 from ...budget import BUDGET_GFLOP
 from .. import urlstate
-from ..common import big, lang, t
+from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import live, opening, settings_line
+from .shared import lead, live, opening, settings_line
 
 PAGE = "sweep"
 PARAMS = declare({
@@ -32,18 +32,19 @@ PARAMS = declare({
 # --- this page --------------------------------------------------------------------------------
 def render() -> None:
     base = opening(PAGE, PARAMS)
-    _controls()
-    v = urlstate.values(PAGE, PARAMS)
-    urlstate.sync(PAGE, PARAMS, lab=base)
-    config = setting_config(base, v["setting"])
-    spec = SweepSpec(config, p_grid(v["p_max"], v["p_step"]), seeds_from(config.seed, v["seeds_per_p"]))
-    st.caption(t("sweep.used", n=spec.n_models, ps=len(spec.ps), seeds=len(spec.seeds),
+    with lead(None if hidden("explain") else t(f"{PAGE}.intro")):
+        _controls()
+        v = urlstate.values(PAGE, PARAMS)
+        urlstate.sync(PAGE, PARAMS, lab=base)
+        config = setting_config(base, v["setting"])
+        spec = SweepSpec(config, p_grid(v["p_max"], v["p_step"]), seeds_from(config.seed, v["seeds_per_p"]))
+        cost = over_budget(spec)
+        if cost:
+            st.error(t("sweep.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
+        else:
+            live(spec, lambda snap, running: _draw(spec, snap, running), PAGE)
+    st.caption(t("sweep.used", n=spec.n_models, ps=len(spec.ps), seeds=len(spec.seeds),  # under the chart
                  setting=t(f"sweep.settings.{v['setting']}")) + " " + settings_line(config))
-    cost = over_budget(spec)
-    if cost:
-        st.error(t("sweep.budget", cost=f"{cost:,.0f}", budget=f"{BUDGET_GFLOP:,.0f}"))
-        return
-    live(spec, lambda snap, running: _draw(spec, snap, running), PAGE)
 
 
 def _controls() -> None:
@@ -58,7 +59,8 @@ def _controls() -> None:
 
 def _draw(spec: SweepSpec, snap, running: bool) -> None:
     s = summarise(snap, len(spec.seeds))
-    live_chart(loss_vs_p_figure(s, t=translator(lang()), big=big()), key="sweep-loss", height=380)
+    # 340 px: under this page's controls, the chart is whole on a 1280×720 projector and a 390×844 phone.
+    live_chart(loss_vs_p_figure(s, t=translator(lang()), big=big()), key="sweep-loss", height=340)
     st.markdown(_verdict_text(s, snap, running))
 
 
