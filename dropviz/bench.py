@@ -16,6 +16,10 @@ repeat, with the median beside it: on this shared VM slower repeats are other ma
 (phases of 10–15 s in which everything runs 1.3–2.5× slower), not the code, and the best is
 what the code does (the reasoning of Python's timeit). With --profile it then shows where an
 iteration of the pair and of the sweep spends its time, op by op (`profile`).
+
+`python -m dropviz.bench --end-to-end [--backend reference]` times whole processes instead
+(`end_to_end`): `python -m dropviz run --preset source --epochs 4000`, minus a 1-iteration run,
+against the source's loop run as a process.
 """
 
 from __future__ import annotations
@@ -325,6 +329,60 @@ def paced_capacity(full: float = 0.95) -> list[tuple[int, float, float]]:
     return probes
 
 
+# The source's program, as a process: two nn.Sequential models (p = 0 and p = 0.5) trained side by
+# side, SGD(lr 0.01, momentum 0.9), MSELoss, full batch; then both evaluated. argv[1]: iterations.
+SOURCE_LOOP = """
+import sys, torch
+from torch import nn
+torch.manual_seed(1)
+x = torch.linspace(-1, 1, 10).unsqueeze(1)
+y = 1.5 * x + 0.5 * torch.randn(x.shape)
+def mlp(p):
+    return nn.Sequential(nn.Linear(1, 200), nn.ReLU(), nn.Dropout(p), nn.Linear(200, 200), nn.ReLU(), nn.Dropout(p),
+                         nn.Linear(200, 200), nn.ReLU(), nn.Dropout(p), nn.Linear(200, 1))
+models = [mlp(0.0), mlp(0.5)]
+optimizers = [torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9) for m in models]
+loss_fn = nn.MSELoss()
+for _ in range(int(sys.argv[1])):
+    for model, optimizer in zip(models, optimizers):
+        model.train()
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+with torch.no_grad():
+    print([float(loss_fn(m.eval()(x), y)) for m in models])
+"""
+
+
+def end_to_end(iterations: int = 4000, repeats: int = 3, backend: str = "auto") -> dict:
+    """Whole processes, best of `repeats` each (interleaved): the source's loop for `iterations`
+    (and for 1), and `python -m dropviz run --preset source --epochs N` for N = iterations and 1, with
+    DROPVIZ_BACKEND=backend. The lab's training time is its N-iteration run minus its 1-iteration
+    run (imports, data, the first snapshot); the ratio compares it with the source's whole process
+    and with the source's process minus its own 1-iteration run."""
+    import subprocess
+
+    env = {**os.environ, "DROPVIZ_BACKEND": backend}
+    commands = {
+        "source": lambda n: [sys.executable, "-c", SOURCE_LOOP, str(n)],
+        "dropviz": lambda n: [sys.executable, "-m", "dropviz", "run", "--preset", "source", "--epochs", str(n),
+                              "--device", "cpu", "--no-progress"],
+    }
+    best: dict[str, float] = {}
+    for _ in range(repeats):
+        for name, command in commands.items():
+            for n in (iterations, 1):
+                start = time.perf_counter()
+                subprocess.run(command(n), check=True, capture_output=True, env=env)
+                key = f"{name} {n}"
+                best[key] = min(best.get(key, float("inf")), time.perf_counter() - start)
+    lab = best[f"dropviz {iterations}"] - best["dropviz 1"]
+    return {"seconds": best, "backend": backend, "iterations": iterations, "lab_training_seconds": lab,
+            "source_process_vs_lab": best[f"source {iterations}"] / lab,
+            "source_training_vs_lab": (best[f"source {iterations}"] - best["source 1"]) / lab}
+
+
 def main(args: argparse.Namespace) -> int:
     if args.paced:
         torch.set_num_threads(1)
@@ -344,3 +402,18 @@ def main(args: argparse.Namespace) -> int:
             json.dump(result, f, indent=1)
             f.write("\n")
     return 0
+
+
+if __name__ == "__main__":  # python -m dropviz.bench --end-to-end [--backend reference]
+    parser = argparse.ArgumentParser(description="end-to-end: the lab's `run` as a process against the source's loop")
+    parser.add_argument("--end-to-end", action="store_true", required=True)
+    parser.add_argument("--iterations", type=int, default=4000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backend", choices=("auto", "fused", "reference"), default="auto")
+    options = parser.parse_args()
+    r = end_to_end(options.iterations, options.repeats, options.backend)
+    for key, seconds in r["seconds"].items():
+        print(f"{key:>15s} iterations: {seconds:6.2f} s (best of {options.repeats})")
+    print(f"dropviz run ({r['backend']} backend), {r['iterations']} minus 1 iterations: {r['lab_training_seconds']:.2f} s; "
+          f"the source's process takes {r['source_process_vs_lab']:.2f}× that, "
+          f"its {r['iterations']} minus 1 iterations {r['source_training_vs_lab']:.2f}×")
