@@ -23,10 +23,14 @@ class Control:
     `frame_interval` > 0 asks for at most one snapshot per interval so people can watch it;
     0 (headless, benchmarks, lessons) trains flat out. `slice_end` (time.monotonic) is set by
     whoever steps the run: past it the run yields, so one run cannot hold a worker for long.
+    `frame_stride` = k sends every k-th snapshot as a frame; those between only extend the loss
+    history (the scheduler raises it when its worker is busy: fewer, costlier frames per run, the
+    same numbers and the same pace in iterations per second).
     """
 
     def __init__(self, frame_interval: float = 0.0):
         self.frame_interval = frame_interval
+        self.frame_stride = 1
         self.slice_end = math.inf
         self._cond = threading.Condition()
         self._paused = False

@@ -38,6 +38,13 @@ SLICE_SECONDS = 0.02  # longest a run holds a worker before others that are due 
 LOAD_WINDOW = 2.0  # seconds over which a run's CPU use is averaged
 TYPICAL_RUN_SECONDS = 20.0  # a default run at the watching pace; the first guess of a queue's wait
 TRAINING_SHARE = 0.8  # of the usable cores, what training may take: the rest serves pages and chart frames
+# Paced runs per worker that get every snapshot as a frame (five a second at the defaults). Past that,
+# a frame costs more than the training it shows (a default run: ~2 ms of snapshot here and ~4 ms of
+# chart encoding and serving in the web process, against ~6 ms for its 20 iterations), so a busy
+# worker sends every k-th snapshot (Control.frame_stride): the pace and every number stay as they
+# are, the charts move in larger steps, at least once a second.
+FULL_RATE_RUNS = 8
+MAX_FRAME_STRIDE = 5
 
 
 def usable_cores() -> int:
@@ -222,6 +229,11 @@ class Scheduler:
         self._admit()
 
     # --- the workers --------------------------------------------------------------------------
+    def _frame_stride(self) -> int:
+        """Every how many snapshots a paced run sends a frame, given how many paced runs share the workers."""
+        paced = sum(1 for task in self._live if task.control.frame_interval > 0)
+        return max(1, min(MAX_FRAME_STRIDE, math.ceil(paced / (FULL_RATE_RUNS * self.workers))))
+
     def _work(self) -> None:
         torch.set_num_threads(1)  # per thread, not inherited: one core per worker
         while (task := self._next()) is not None:
@@ -275,6 +287,7 @@ class Scheduler:
                 task.state = "parked"  # paused: _wake puts it back
             elif frame is not None and control.frame_interval > 0 and not control.stepping and task.frames_seen > 1:
                 # paced; but the first frame (the untrained nets) is followed at once by the first trained one
-                self._push(task, max(task.due + control.frame_interval, now))
+                control.frame_stride = self._frame_stride()
+                self._push(task, max(task.due + control.frame_interval * control.frame_stride, now))
             else:
                 self._push(task, now)  # a slice ended, or it trains flat out: back in line behind who is due

@@ -127,6 +127,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
 
     start, done = time.perf_counter(), 0
     yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done)  # the untrained nets
+    unsent = 0  # snapshots since the last frame that only went into the history (control.frame_stride)
     for it in range(1, config.epochs + 1):
         while (go := control.next_iteration()) == YIELD:
             yield None  # paused, or this worker's time slice is over: the scheduler steps us again later
@@ -135,12 +136,20 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
             return
         model.train()
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
-        snapshot_after = control.stepped() or not it % config.snapshot_every or it == config.epochs
+        stepped = control.stepped()
+        snapshot_after = stepped or not it % config.snapshot_every or it == config.epochs
         train_losses = train_step(trainer, t["x_train"], t["y_train"], generators)
         done += 1
         if not snapshot_after:
             continue
-        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses)
+        if not stepped and it < config.epochs and unsent + 1 < control.frame_stride:
+            if not stats.record(model, t, history, it).any():  # a diverged model is named at once, below
+                unsent += 1
+                continue
+            unsent, recorded = 0, True
+        else:
+            unsent, recorded = 0, False
+        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses, recorded)
         if snap.all_diverged.all():
             snap.status, snap.message = "diverged", _divergence_message(snap, config)
             yield snap
@@ -223,22 +232,32 @@ class _Stats:
         self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds[:self.charted]], device)
 
     @torch.no_grad()
-    def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
-                 start: float, done: int, train_losses: torch.Tensor | None = None) -> Snapshot:
+    def record(self, model: StackedMLP, t, history: History, it: int) -> np.ndarray:
+        """The history's row for iteration `it` (eval-mode losses and weight norms of the charted
+        models): all a snapshot that is not sent as a frame costs. Returns all_diverged (A,)."""
         model.eval()
-        charted, shown = self.charted, self._charted_model(model)
-        # One forward for the training points, the test points and, when every model is charted,
-        # the grid: (A, n + n_test [+ G], 1). Else the grid is the charted models' forward alone.
-        n, n_test = t["x_train"].shape[1], t["x_test"].shape[1]
-        inputs = [t["x_train"], t["x_test"]] + ([x_grid.expand(len(self.all_ps), *x_grid.shape)] if shown is model else [])
-        out = model(torch.cat(inputs, dim=1))
-        train_pred, test_pred = out[:, :n], out[:, n:n + n_test]
-        grid_pred = out[:, n + n_test:] if shown is model else shown(x_grid)
-        all_train, all_test = _mse(train_pred, t["y_train"]), _mse(test_pred, t["y_test"])
-        all_diverged = ~(np.isfinite(all_train) & np.isfinite(all_test))
+        self.shown = shown = self._charted_model(model)
+        # The training and the test points in one forward, (A, n + n_test, 1); the grid, for a frame
+        # only, in another, so a loss never depends on whether its snapshot became a frame.
+        n = t["x_train"].shape[1]
+        out = model(torch.cat([t["x_train"], t["x_test"]], dim=1))
+        self.all_train, self.all_test = _mse(out[:, :n], t["y_train"]), _mse(out[:, n:], t["y_test"])
+        self.all_diverged = ~(np.isfinite(self.all_train) & np.isfinite(self.all_test))
+        self.norms = shown.weight_norms().cpu().numpy()
+        history.add(it, self.all_train[:self.charted], self.all_test[:self.charted], self.norms)
+        return self.all_diverged
+
+    @torch.no_grad()
+    def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
+                 start: float, done: int, train_losses: torch.Tensor | None = None,
+                 recorded: bool = False) -> Snapshot:
+        """A frame: `record`'s row (unless `recorded` already for this iteration) and everything charted."""
+        if not recorded:
+            self.record(model, t, history, it)
+        charted, shown = self.charted, self.shown
+        all_train, all_test, all_diverged, norms = self.all_train, self.all_test, self.all_diverged, self.norms
         train_loss, test_loss = all_train[:charted], all_test[:charted]
-        norms = shown.weight_norms().cpu().numpy()
-        history.add(it, train_loss, test_loss, norms)
+        grid_pred = shown(x_grid.expand(charted, *x_grid.shape))
         mult = model.last_mult
         masks = (mult[:charted] > 0).to(torch.uint8).cpu().numpy() if mult is not None else np.zeros((charted, 0, 0, 0), np.uint8)
         elapsed = time.perf_counter() - start
