@@ -43,7 +43,7 @@ TRAINING_SHARE = 0.8  # of the usable cores, what training may take: the rest se
 # chart encoding and serving in the web process, against ~6 ms for its 20 iterations), so a busy
 # worker sends every k-th snapshot (Control.frame_stride): the pace and every number stay as they
 # are, the charts move in larger steps, at least once a second.
-FULL_RATE_RUNS = 8
+FULL_RATE_RUNS = 6
 MAX_FRAME_STRIDE = 5
 
 

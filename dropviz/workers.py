@@ -67,6 +67,7 @@ class _Worker:
             self.process.start()
         child.close()
         self.lock = threading.Lock()  # one sender at a time on the pipe; guards the fields below
+        self.closed = False  # the process is gone and its runs are ended: nothing more may be sent to it
         self.tasks: dict[int, Task] = {}
         self.waiting: list[int] = []  # its queue, oldest first, as last reported (plus new ones)
         self.live, self.load, self.memory, self.run_seconds = 0, 0.0, 0, TYPICAL_RUN_SECONDS
@@ -128,7 +129,7 @@ class _Worker:
 
     def _take_all(self) -> list[Task]:
         with self.lock:
-            tasks, self.tasks, self.waiting = list(self.tasks.values()), {}, []
+            tasks, self.tasks, self.waiting, self.closed = list(self.tasks.values()), {}, [], True
         return tasks
 
 
@@ -158,25 +159,46 @@ class ProcessScheduler:
     def __init__(self, processes: int | None = None, memory_capacity: int = 2 << 30, max_waiting: int = 200):
         self.processes = processes or usable_cores()
         self.max_waiting = max_waiting
+        self._memory_each = memory_capacity // self.processes
         self._ids = itertools.count(1)
-        self._workers = [_Worker(i, memory_capacity // self.processes) for i in range(self.processes)]
+        self._lock = threading.Lock()  # one submit at a time replaces a worker that died
+        self._workers = [_Worker(i, self._memory_each) for i in range(self.processes)]
         self._tids: dict[int, tuple[_Worker, int]] = {}  # id(task) → its worker and id there
 
     def submit(self, task: Task) -> bool:
         if sum(len(w.waiting) for w in self._workers) >= self.max_waiting:
             return False
-        worker = min(self._workers, key=self._expected_load)
         tid = next(self._ids)
-        with worker.lock:
-            task.state, task.sent_ops = "new", len(task.control.ops)
-            worker.tasks[tid] = task
-            worker.waiting.append(tid)
-            worker._send(("start", tid, task.key, task.control.frame_interval, list(task.control.ops),
-                          task.cores, task.memory))
+        while True:
+            worker = min(self._live_workers(), key=self._expected_load)
+            with worker.lock:
+                if not worker.closed:  # else it died since it was chosen: choose again
+                    self._send_start(worker, tid, task)
+                    break
         self._tids[id(task)] = (worker, tid)
         task.control.on_change = lambda: self._forward_ops(task)
         self._forward_ops(task)  # calls made while it was being sent
         return True
+
+    def _live_workers(self) -> list[_Worker]:
+        """The workers, a new process in place of any that died (killed for memory, crashed): its runs
+        were ended with a message, and the runs that come after must not wait on a dead pipe."""
+        with self._lock:
+            for i, worker in enumerate(self._workers):
+                if worker.closed:
+                    log.warning("dropviz: worker process %d stopped (exit code %s); starting a new one",
+                                i, worker.process.exitcode)
+                    self._workers[i] = _Worker(i, self._memory_each)
+            return list(self._workers)
+
+    @staticmethod
+    def _send_start(worker: _Worker, tid: int, task: Task) -> None:
+        """Under worker.lock: the task goes to that worker."""
+        task.state, task.sent_ops = "new", len(task.control.ops)
+        worker.tasks[tid] = task
+        worker.waiting.append(tid)
+        worker._send(("start", tid, task.key, task.control.frame_interval, list(task.control.ops),
+                      task.cores, task.memory))
 
     @staticmethod
     def _expected_load(worker: _Worker) -> tuple[float, int]:

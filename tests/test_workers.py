@@ -95,15 +95,20 @@ def test_a_failure_in_a_worker_is_logged_with_its_traceback_and_ends_that_run_al
     assert good.wait(60) and good.latest.status == "done"
 
 
-def test_a_killed_worker_process_ends_its_runs_with_a_message():
+def test_a_killed_worker_process_ends_its_runs_with_a_message_and_a_new_one_takes_its_place():
     scheduler = ProcessScheduler(1)
     runner = Runner(scheduler=scheduler, frame_interval=0.2, lease_seconds=60)
     try:
         job = runner.watch("f", TINY.with_(epochs=20_000))
         wait_for(lambda: iteration(runner, "f") >= 1, what="the run to start")
-        scheduler._workers[0].process.kill()
+        dead = scheduler._workers[0]
+        dead.process.kill()
         assert job.wait(10)
         assert job.error  # the page says the run stopped, and the next watch starts afresh
+        again = runner.watch("f", TINY.with_(epochs=30))  # a new process takes the dead one's place
+        assert again is not job and again.wait(30) and not again.error
+        assert iteration(runner, "f") == 30
+        assert scheduler._workers[0] is not dead and scheduler._workers[0].process.is_alive()
     finally:
         runner.shutdown()
-    assert not scheduler._workers[0].process.is_alive()
+    assert not dead.process.is_alive() and not scheduler._workers[0].process.is_alive()
