@@ -103,6 +103,7 @@ class Meter:
         self.peak_rss = 0
         self.peak_threads = 0
         self._cpu0 = self.cpu_seconds()
+        self._web0 = self.web_cpu_seconds()
         self._t0 = time.monotonic()
 
     def _tree(self) -> list[psutil.Process]:
@@ -126,6 +127,13 @@ class Meter:
     def cpu_seconds(self) -> float:
         return self._sum(lambda p: sum(p.cpu_times()[:2]))  # user + system
 
+    def web_cpu_seconds(self) -> float:
+        """The web process's own CPU (Streamlit, the pages, chart frames), without its training workers."""
+        try:
+            return sum(self.proc.cpu_times()[:2]) if self.proc else 0.0
+        except psutil.NoSuchProcess:
+            return 0.0
+
     def rss(self) -> int:
         return self._sum(lambda p: p.memory_info().rss)
 
@@ -143,10 +151,12 @@ class Meter:
 
     def result(self) -> dict:
         if self.proc is None:
-            return {"server_cpu_cores": None, "server_cpu_seconds": None, "server_peak_rss_mb": None,
-                    "server_peak_threads": None}
+            return {"server_cpu_cores": None, "server_cpu_seconds": None, "server_web_cpu_seconds": None,
+                    "server_peak_rss_mb": None, "server_peak_threads": None}
         cpu, wall = self.cpu_seconds() - self._cpu0, time.monotonic() - self._t0
+        web = self.web_cpu_seconds() - self._web0
         return {"server_cpu_cores": round(cpu / wall, 2), "server_cpu_seconds": round(cpu, 1),
+                "server_web_cpu_seconds": round(web, 1),
                 "server_peak_rss_mb": round(self.peak_rss / 2**20), "server_peak_threads": self.peak_threads}
 
 
@@ -460,6 +470,7 @@ def summarize(name: str, stats: list[ViewerStats], machine: dict, targets: dict)
         "first_trained_p50_s": _r(percentile(trained, 0.5)), "first_trained_p95_s": _r(percentile(trained, 0.95)),
         "done_late_max_s": _r(max((late for s in stats if (late := _late(s, targets)) is not None), default=None)),
         "server_cpu_s_per_viewer": _r(machine["server_cpu_seconds"] / len(stats)) if machine.get("server_cpu_seconds") else None,
+        "web_cpu_s_per_viewer": _r(machine["server_web_cpu_seconds"] / len(stats)) if machine.get("server_web_cpu_seconds") else None,
         "updates_per_s_min": _r(min(rates, default=None)), "updates_per_s_median": _r(percentile(rates, 0.5)),
         "rated_viewers": len(rates), "joined_finished_run": sum(s.first_chart_done for s in stats),
         "exceptions": sum(s.exceptions for s in stats), "errors_shown": sum(s.errors for s in stats),
@@ -593,7 +604,7 @@ ROWS = [
     ("first chart p50 / p95 / max", lambda r: f"{r['first_chart_p50_s']} / {r['first_chart_p95_s']} / {r['first_chart_max_s']} s"),
     ("first trained iteration p50 / p95", lambda r: f"{r['first_trained_p50_s']} / {r['first_trained_p95_s']} s"),
     ("last iteration, latest past the pace", lambda r: f"{r['done_late_max_s']} s"),
-    ("server CPU per viewer", lambda r: f"{r['server_cpu_s_per_viewer']} s"),
+    ("server CPU per viewer (web process)", lambda r: f"{r['server_cpu_s_per_viewer']} s ({r['web_cpu_s_per_viewer']} s)"),
     ("updates/s per viewer min / median", lambda r: f"{r['updates_per_s_min']} / {r['updates_per_s_median']} ({r['rated_viewers']} rated, "
                                                       f"{r['joined_finished_run']} joined the finished run)"),
     ("fragment reruns sent / runs answered", lambda r: f"{r['reruns_sent']} / {r['runs_answered']}"),
