@@ -18,19 +18,10 @@ from dropviz.config import LabConfig, preset
 from dropviz.runner import Queued, Runner
 from dropviz.scheduler import Scheduler
 from dropviz.train import Snapshot
+from tests.waiting import wait_for
 
 TINY = LabConfig(width=8, depth=2, epochs=2000, snapshot_every=20, device="cpu")
 
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    """Poll `condition()` until it is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.005)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def dropviz_threads() -> list[threading.Thread]:

@@ -15,15 +15,8 @@ import pytest
 from dropviz import scheduler as scheduler_module
 from dropviz.control import YIELD, Control
 from dropviz.scheduler import Scheduler, Task, usable_cores
+from tests.waiting import wait_for
 
-
-def wait_for(condition, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.01)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
 def paced_frames(control: Control):

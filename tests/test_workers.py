@@ -16,6 +16,7 @@ from dropviz.config import LabConfig
 from dropviz.runner import Runner
 from dropviz.train import Snapshot
 from dropviz.workers import ProcessScheduler, RemoteError
+from tests.waiting import wait_for as _wait_for
 
 TINY = LabConfig(width=8, depth=2, epochs=300, snapshot_every=20, device="cpu")
 
@@ -29,13 +30,9 @@ class Broken:
         raise ValueError("broken on purpose")
 
 
+
 def wait_for(condition, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    return _wait_for(condition, timeout, what, every=0.02)  # runs in other processes: a slower poll
 
 
 def iteration(runner: Runner, viewer: str) -> int:
