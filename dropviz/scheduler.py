@@ -174,7 +174,10 @@ class Scheduler:
                 thread.join(timeout)
         for task in tasks:  # anything a worker did not get to before it stopped
             if task.state != "done":
-                task.frames.close()
+                try:
+                    task.frames.close()
+                except ValueError:  # still in a step that outlived the join: it sees its cancel and stops
+                    pass
                 with self._cond:
                     self._end(task, None)
 
