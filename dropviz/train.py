@@ -134,7 +134,6 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         if go == STOP:
             yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
             return
-        model.train()
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         stepped = control.stepped()
         snapshot_after = stepped or not it % config.snapshot_every or it == config.epochs
