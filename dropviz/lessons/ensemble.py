@@ -2,9 +2,9 @@
 
 The lab's MLP, written as plain tensors with a choice of activation. With ReLU and the lab's
 settings, `train` gives the lab's dropout model: the same initial weights (StackedMLP's init),
-the same masks (StackedMLP.sample_multipliers from a generator seeded like train.py's) and the
-same optimizer. With a linear activation the network is multilinear in its masks, so the average
-of the sub-networks equals the eval-mode network exactly; ReLU breaks that, a little.
+the same masks (StackedMLP.sample_masks from a generator seeded like train.py's) and the lab's
+own training step. With a linear activation the network is multilinear in its masks, so the
+average of the sub-networks equals the eval-mode network exactly; ReLU breaks that, a little.
 """
 
 from __future__ import annotations
@@ -18,16 +18,17 @@ import torch
 from ..config import LabConfig
 from ..data import make_dataset
 from ..dropout import VARIANT_FUNCTIONS, keep_mask
-from ..model import StackedMLP
-from ..train import OPTIMIZERS
+from ..model import StackedMLP, make_torch_optimizer
+from ..train import make_trainer, train_step
 
 ACTIVATIONS = {"relu": torch.relu, "linear": lambda h: h}
 GRID = torch.linspace(-2, 2, 161).unsqueeze(1)  # wider than the data (x in [-1, 1]): where do sub-networks disagree?
 # Training budget: width² × (depth − 1) × points × iterations; the source's size (200² × 2 × 10 × 2,000)
-# trains in 0.8–1.8 s on the shared 2-core dev box. Bigger lab settings train fewer iterations here.
+# trains in 0.5–0.9 s with ReLU (the lab's own step) and 2.2–3.2 s linear (autograd) on the shared
+# 2-core dev box. Bigger lab settings train fewer iterations here.
 BUDGET = 200 ** 2 * 2 * 10 * 2000
 SAMPLE_BUDGET = 300 * 200 ** 2 * 2 * 161  # masks × width² × (depth − 1) × grid points: 300 masks at the source's size
-LINEAR_CLIP = 1.0  # gradient-norm bound of the linear network's training, see train
+LINEAR_CLIP = 1.0  # gradient-norm bound of the linear network's training, see _train_plain
 
 
 @dataclass(frozen=True)
@@ -79,54 +80,50 @@ def budgeted_masks(masks: int, config: LabConfig, grid_points: int = len(GRID)) 
 
 
 def train(config: LabConfig, activation: str = "relu") -> Net:
-    """The lab's dropout model (p = config.p), trained as train.py trains it, with `activation`, on the CPU."""
+    """The lab's dropout model (p = config.p), trained as the lab trains it, with `activation`, on the CPU.
+
+    With ReLU it is the lab's own network (its StackedMLP, trained by train.py's step), so the
+    weights are those of the lab's dropout model. A linear activation is this lesson's own: the
+    same initial weights and masks, trained by the standard PyTorch loop (`_train_plain`). Every
+    mask comes from this run's own generator, seeded as train.py seeds the model's (the "torch"
+    variant too: F.dropout's masks drawn from it, see dropout.torch_keep_mask), so no other run
+    or lesson in the server shifts them, nor this one theirs.
+    """
     data = make_dataset(config)
     x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    stacked = StackedMLP([config.p], config.width, config.depth, [config.seed], config.variant)
-    flat = stacked.flat.detach().clone().requires_grad_(True)  # a leaf for the optimizer; no autograd below
-    flat.grad = torch.zeros_like(flat)
-    optimizer = OPTIMIZERS[config.optimizer]([flat], config)
-    net = _net(stacked, flat.detach(), config, activation)  # views: optimizer steps update net in place
-    grads = _net(stacked, flat.grad, config, activation)
-    generators = [torch.Generator().manual_seed(config.seed)]
-    with torch.random.fork_rng(devices=[]):  # variant "torch" draws from the global generator, as in train.py
-        torch.manual_seed(config.seed)
-        for _ in range(config.epochs):
-            masks = (stacked.sample_multipliers(x.shape[0], generators)[0] > 0).float()  # (depth, N, H), the lab's
-            _forward_backward(net, grads, x, y, masks)
-            if activation == "linear":
-                # Without ReLU to cut them, the masks' noise multiplies through the layers and SGD with
-                # momentum blows up (NaN within 100 steps at the source's settings): bound each step.
-                torch.nn.utils.clip_grad_norm_([flat], LINEAR_CLIP)
-            optimizer.step()
-    return _net(stacked, flat.detach().clone(), config, activation)
+    lab = StackedMLP([config.p], config.width, config.depth, [config.seed], config.variant)  # its init, its masks
+    generators = [torch.Generator().manual_seed(config.seed)]  # train.py's generator for this seed
+    if activation != "relu":
+        return _train_plain(lab, x, y, generators, config, activation)
+    trainer = make_trainer(lab, config)
+    for _ in range(config.epochs):
+        train_step(trainer, x, y, generators)
+    return _net([w[0] for w in lab.weights], [b[0] for b in lab.biases], config, activation)
 
 
-@torch.no_grad()
-def _forward_backward(net: Net, grads: Net, x: torch.Tensor, y: torch.Tensor, masks: torch.Tensor) -> None:
-    """MSE gradients of one training step with keep masks (depth, N, H), written into `grads`' tensors.
-
-    What autograd would give, without its overhead (a test checks it): dropout is linear in its input,
-    so its backward is the same dropout applied to the gradient.
-    """
-    act_relu, dropout = net.activation == "relu", VARIANT_FUNCTIONS[net.variant]
-    hs, zs = [x], []  # each layer's input (N, fan_in) and pre-activation (N, H)
-    for l in range(net.depth):
-        zs.append(hs[-1] @ net.weights[l] + net.biases[l])
-        hs.append(dropout(ACTIVATIONS[net.activation](zs[-1]), net.p, True, mask=masks[l]))
-    g = (hs[-1] @ net.weights[-1] + net.biases[-1] - y) * (2 / x.shape[0])  # d loss / d output, (N, 1)
-    for l in range(net.depth, -1, -1):
-        torch.matmul(hs[l].T, g, out=grads.weights[l])
-        torch.sum(g, dim=0, keepdim=True, out=grads.biases[l])
-        if l:
-            g = dropout(g @ net.weights[l].T, net.p, True, mask=masks[l - 1])
-            if act_relu:
-                g = g * (zs[l - 1] > 0)
+def _train_plain(lab: StackedMLP, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator],
+                 config: LabConfig, activation: str) -> Net:
+    """A network without ReLU (not the lab's), from the lab's initial weights with the lab's masks:
+    the standard PyTorch loop (zero_grad, backward, step), each step's gradient norm bounded."""
+    net = _net([w[0] for w in lab.weights], [b[0] for b in lab.biases], config, activation)
+    params = [t.requires_grad_(True) for t in (*net.weights, *net.biases)]
+    optimizer = make_torch_optimizer(config.optimizer, params, config.lr, config.weight_decay)
+    for _ in range(config.epochs):
+        masks = lab.sample_masks(x.shape[0], generators)  # (1, depth, N, H): the lab's masks of this step
+        optimizer.zero_grad()
+        loss = (forward(net, x, masks)[0] - y).square().mean()
+        loss.backward()
+        # Without ReLU to cut them, the masks' noise multiplies through the layers and SGD with
+        # momentum blows up (NaN within 100 steps at the source's settings): bound each step.
+        torch.nn.utils.clip_grad_norm_(params, LINEAR_CLIP)
+        optimizer.step()
+    return _net(net.weights, net.biases, config, activation)
 
 
-def _net(stacked: StackedMLP, flat: torch.Tensor, config: LabConfig, activation: str) -> Net:
-    params = [t[0] for t in stacked.params(flat)]  # model 0 of the stack: (in, out) and (1, out)
-    return Net(tuple(params[::2]), tuple(params[1::2]), config.p, config.variant, activation)
+def _net(weights: list[torch.Tensor], biases: list[torch.Tensor], config: LabConfig, activation: str) -> Net:
+    """A Net of copies of one model's weights (fan_in, fan_out) and biases (1, fan_out)."""
+    copy = lambda t: t.detach().clone()
+    return Net(tuple(map(copy, weights)), tuple(map(copy, biases)), config.p, config.variant, activation)
 
 
 @dataclass(frozen=True)
