@@ -56,7 +56,15 @@ async function draw(c, d) {
   // passed over, in case the page turns out to follow another viewer (see `follow`).
   if (d.version != null && c.version != null && d.version < c.version) { c.passed = d; return; }
   c.passed = null;
+  // The same frame again (a script run's inline copy of the frame the stream already drew: the
+  // rerun of a page whose run paused or ended) is not drawn twice. Compared only for an equal
+  // version: the text of a frame can change with the language, its height with the page.
+  // Kept as text before Plotly sees it: Plotly writes into a figure it draws (autoranges).
+  const text = JSON.stringify(d.figure);
+  if (d.version != null && d.version === c.version && d.height === c.height && text === c.drawn) return;
   c.version = d.version ?? c.version;
+  c.drawn = text;
+  c.height = d.height;
   const [Plotly, tplText] = await Promise.all([loadPlotly(d.plotly_js), d.template && loadText(d.template)]);
   const fig = d.figure, layout = fig.layout || {};
   if (tplText) {
