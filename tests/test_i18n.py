@@ -63,3 +63,17 @@ def test_the_lab_page_shows_no_missing_text(lang):
         assert at.slider(key="w_p").label == catalog("zh")["lab.labels.p"]
     from dropviz.ui.common import reset_runner
     reset_runner()
+
+
+def test_a_lessons_settings_line_names_the_data_and_the_optimizer_in_the_pages_language():
+    """A choice's value (source, sgd) is shown by its translated name, as the lab's own selectboxes do."""
+    at = AppTest.from_string("from dropviz.ui.lessons.sweep import render\nrender()", default_timeout=60)
+    at.query_params.update({"lang": "zh", "width": "8", "epochs": "40", "p_step": "0.3", "seeds_per_p": "1"})
+    at.run()
+    assert not at.exception
+    zh = catalog("zh")
+    line = at.caption[0].value
+    assert zh["lab.options.dataset.source"] in line and zh["lab.options.optimizer.sgd"] in line, line
+    assert "'source'" not in line and "sgd" not in line
+    from dropviz.ui.common import reset_runner
+    reset_runner()

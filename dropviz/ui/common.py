@@ -126,7 +126,8 @@ def classroom_query() -> dict[str, str]:
 # Layout for a class: charts on the first screen of a 1280×720 projector and a 1366×768 laptop, and
 # on a phone p in a bar that stays at the top (sticky) above the fit. A lesson's intro moves below its
 # controls and first chart on a phone (and on a projector, where it is folded: BIG_CSS), so that chart
-# is on the first screen (lessons.shared.lead). Selectors are Streamlit 1.67's test ids and the `st-key-<key>` classes of our keyed containers; checked by tests/browser/test_layout_e2e.py.
+# is on the first screen (lessons.shared.lead). Selectors are Streamlit 1.67's test ids and the
+# `st-key-<key>` classes of our keyed containers; checked by tests/browser/test_layout_e2e.py.
 LAYOUT_CSS = """
 [data-testid="stMainBlockContainer"] { padding-top: 4rem; padding-bottom: 3rem; }  /* the header is 3.75rem */
 h1 { font-size: 2rem !important; padding: 0 0 0.25rem !important; }
