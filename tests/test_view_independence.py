@@ -4,10 +4,12 @@ The view is everything a viewer or the server decides and the run itself does no
 snapshot is taken (`snapshot_every`), the MC band (`mc_samples`), pauses, single steps and a
 fork's replay (control.py), the worker handed to other runs at the end of a time slice, a busy
 worker's frame stride (snapshots in between only extend the history), and other runs stepping in
-the same process meanwhile, in this thread between our iterations or in another thread. Whatever the view, each snapshot `train.run(config, control)` yields must hold bit for
-bit the numbers of the same iteration of the plain run (a snapshot every iteration, no band,
-nobody else): the losses (every model's, and the history's rows), the masks, and the weights as
-the snapshot shows them: per-layer norms, histograms (counts and edges: the weights' min and max)
+the same process meanwhile, in this thread between our iterations or in another thread.
+
+Whatever the view, each snapshot `train.run(config, control)` yields must hold bit for bit the
+numbers of the same iteration of the plain run (a snapshot every iteration, no band, nobody
+else): the losses (every model's, and the history's rows), the masks, and the weights as the
+snapshot shows them: per-layer norms, histograms (counts and edges: the weights' min and max)
 and eval-mode predictions.
 """
 
