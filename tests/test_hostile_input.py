@@ -112,8 +112,8 @@ def test_notices_stay_short_and_do_not_echo_huge_values():
 @pytest.fixture(scope="module", autouse=True)
 def stop_jobs_afterwards():
     yield
-    from dropviz.ui.page import get_runner
-    get_runner().shutdown()
+    from dropviz.ui.common import reset_runner
+    reset_runner()  # its jobs stopped, and a fresh runner for the next module (not a stopped one)
 
 
 def stop_all_jobs() -> None:

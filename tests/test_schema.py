@@ -230,8 +230,8 @@ def lab_with_advanced_open():
     at.session_state["lab_advanced"] = True
     at.run()
     yield at
-    from dropviz.ui.common import get_runner
-    get_runner().shutdown()
+    from dropviz.ui.common import reset_runner
+    reset_runner()  # its jobs stopped, and a fresh runner for the next test (not a stopped one)
 
 
 def test_every_placed_field_has_its_declared_widget(lab_with_advanced_open):
