@@ -455,16 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dropviz", description="dropviz: train real networks with and without dropout.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,sweep,seeds,results,bench}")
 
-    def common(p: argparse.ArgumentParser, out: bool = False) -> None:
-        if out:
-            p.add_argument("--out", type=_out_path, metavar="FILE",
-                           help="write final metrics and loss history to FILE.json or FILE.csv")
-        p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                       help="progress bar on stderr (default: only on a terminal)")
-
     run_p = sub.add_parser("run", help="train the p=0 baseline and a dropout model side by side")
     add_config_flags(run_p)
-    common(run_p, out=True)
+    _add_common(run_p, out=True)
     run_p.set_defaults(func=cmd_run)
 
     sweep_p = sub.add_parser("sweep", help="train many p values (and seeds) at once, print test loss per p")
@@ -472,9 +465,24 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_p.add_argument("--seeds", default="1,2,3", help="seeds, e.g. 1,2,3 or 1,...,5 (median and spread over them)")
     sweep_p.add_argument("--markdown", action="store_true", help="print the table as markdown")
     add_config_flags(sweep_p)
-    common(sweep_p, out=True)
+    _add_common(sweep_p, out=True)
     sweep_p.set_defaults(func=cmd_sweep)
 
+    _add_seeds_parser(sub)
+    _add_results_parser(sub)
+    _add_bench_parser(sub)
+    return parser
+
+
+def _add_common(p: argparse.ArgumentParser, out: bool = False) -> None:
+    if out:
+        p.add_argument("--out", type=_out_path, metavar="FILE",
+                       help="write final metrics and loss history to FILE.json or FILE.csv")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: only on a terminal)")
+
+
+def _add_seeds_parser(sub) -> None:
     seeds_p = sub.add_parser("seeds", help="does dropout's lesson hold across seeds? p=0 vs p over many seeds, per setting")
     seeds_p.add_argument("--presets", default="source,classroom",
                          help="presets to start from; default source,classroom (each also as it is, unless a "
@@ -490,9 +498,11 @@ def build_parser() -> argparse.ArgumentParser:
     seeds_p.add_argument("--figures", action="store_true",
                          help="also print PRESET_OVER_SEEDS for dropviz/config.py (the presets as they are)")
     add_config_flags(seeds_p, lists=True)
-    common(seeds_p)
+    _add_common(seeds_p)
     seeds_p.set_defaults(func=cmd_seeds)
 
+
+def _add_results_parser(sub) -> None:
     res_p = sub.add_parser("results", help="the README table: presets' train/test loss for p=0 vs p=0.5, median over seeds")
     res_p.add_argument("--presets", default="source,classroom", help="comma-separated preset names")
     res_p.add_argument("--seeds", default="1,...,5", help="seeds to take the median over")
@@ -503,9 +513,11 @@ def build_parser() -> argparse.ArgumentParser:
     res_p.add_argument("--over-seeds", default="11,...,30",
                        help="seeds of the second table: on how many dropout's test loss is lower ('none' to skip)")
     res_p.add_argument("--json", help="also write the medians to this JSON file")
-    common(res_p)
+    _add_common(res_p)
     res_p.set_defaults(func=cmd_results)
 
+
+def _add_bench_parser(sub) -> None:
     bench_p = sub.add_parser("bench", help="training speed: batched pair and sweep vs a plain PyTorch loop")
     bench_p.add_argument("--threads", type=int, default=None,
                          help="torch.set_num_threads for every case (default: torch's own, from OMP_NUM_THREADS or the cores)")
@@ -517,7 +529,6 @@ def build_parser() -> argparse.ArgumentParser:
     bench_p.add_argument("--profile", action="store_true",
                          help="then show where an iteration of the pair and of the sweep spends its time, op by op")
     bench_p.set_defaults(func=cmd_bench)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
