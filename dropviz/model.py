@@ -31,9 +31,10 @@ class StackedMLP(nn.Module):
         super().__init__()
         assert len(ps) == len(seeds), "one seed per model"
         self.sizes = [1] + [width] * depth + [1]
-        per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # [[W0, b0, W1, b1, …] per model]
-        self.weights = nn.ParameterList([torch.stack(ws).to(device) for ws in zip(*(m[::2] for m in per_model))])
-        self.biases = nn.ParameterList([torch.stack(bs).to(device) for bs in zip(*(m[1::2] for m in per_model))])
+        per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # per model: [W0, b0, W1, b1, …]
+        stacked = [torch.stack(tensors).to(device) for tensors in zip(*per_model)]  # (M, fan_in, fan_out), (M, 1, fan_out)
+        self.weights = nn.ParameterList(stacked[0::2])
+        self.biases = nn.ParameterList(stacked[1::2])
         # p per model as float32, shaped to broadcast over (M, N, H); what nn.Dropout in to_sequential sees.
         self.register_buffer("p", torch.tensor(ps, dtype=torch.float32, device=device).view(-1, 1, 1))
         self.variant = variant
