@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import KW_ONLY, asdict, dataclass, field, fields, replace
-from typing import Any, Mapping, get_type_hints
+from typing import Any, Callable, Mapping, get_type_hints
 
 
 class ConfigError(ValueError):
@@ -116,20 +116,27 @@ class Setting:
         self.check(value)
         return value
 
-    def clamp(self, raw: Any, fallback: Any) -> tuple[Any, str]:
-        """Lenient, for untrusted input: a valid value and, when it is not `raw` as given, a notice
+    def clamp(self, raw: Any, fallback: Any) -> tuple[Any, Notice | None]:
+        """Lenient, for untrusted input: a valid value and, when it is not `raw` as given, a Notice
         that says why. Unreadable → `fallback`; out of range → the nearest valid value. Never raises."""
         try:
             value = self.read(raw)
         except ConfigError:
-            what = f"not {self.describe()}" if self.choices else "not a number"
-            return fallback, f"{self.name}: {_shown(raw)} is {what}; using {fallback!r}"
+            return fallback, self._notice("not_a_choice" if self.choices else "not_a_number", raw, fallback)
         if self.choices:
-            return value, ""
+            return value, None
         fixed = self._nearest(value)
         if fixed != value:
-            return fixed, f"{self.name}: {_shown(raw)} is outside {self.describe()}; using {fixed!r}"
-        return fixed, ""
+            return fixed, self._notice("outside" if self.off is None else "outside_or_off", raw, fixed)
+        return fixed, None
+
+    def _notice(self, key: str, raw: Any, used: Any) -> Notice:
+        """What clamping `raw` to `used` did, with what the setting accepts (`describe`'s parts)."""
+        accepts = {"choices": ", ".join(self.choices)} if self.choices else \
+                  {"lo": self._show(self.lo), "hi": self._show(self.hi)}
+        if self.off is not None:
+            accepts["off"] = self._show(self.off)
+        return Notice(self.name, key, {"value": _shown(raw), "used": repr(used), **accepts})
 
     def _nearest(self, number: float) -> Any:
         """The valid value nearest to `number` (finite or not), of the setting's type."""
@@ -158,6 +165,22 @@ class Setting:
     def format(self, value: Any) -> str:
         """`value` as URL text that reads back exactly (repr round-trips floats)."""
         return repr(value) if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What clamping a link's (or a widget's) value changed, in no language: `key` names its sentence
+    in the locale files (notices.<key>, dropviz/locales/<lang>/notices.toml), `fields` its parts as
+    text. `fields["value"]` is what the link said (a repr, cut short): untrusted, so whoever shows it
+    must show it as text, never as markup (ui/controls.notice_text). `name` is the setting's."""
+
+    name: str
+    key: str  # not_a_number, not_a_choice, outside, outside_or_off, repeated, not_a_preset
+    fields: Mapping[str, str]
+
+    def text(self, tr: Callable[..., str]) -> str:
+        """The sentence in the language of `tr` (an i18n translator), its fields as they are."""
+        return tr(f"notices.{self.key}", name=self.name, **self.fields)
 
 
 def _shown(raw: Any) -> str:
@@ -190,7 +213,7 @@ def schema_of(cls: type) -> dict[str, Setting]:
     return schema
 
 
-def clamp_all(schema: Mapping[str, Setting], raw: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict, list[str]]:
+def clamp_all(schema: Mapping[str, Setting], raw: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict, list[Notice]]:
     """Untrusted values by URL key (a link's query, a page's widgets) → every setting's value, and
     notices. Unknown keys are ignored, a repeated key's last value is used (and said), `base` fills
     in what is missing or unreadable. Never raises."""
@@ -203,11 +226,11 @@ def clamp_all(schema: Mapping[str, Setting], raw: Mapping[str, Any], base: Mappi
             if not value:
                 continue
             if len(value) > 1:
-                notices.append(f"{s.name}: given {len(value)} times, used the last value")
+                notices.append(Notice(s.name, "repeated", {"count": str(len(value))}))
             value = value[-1]
-        values[s.name], note = s.clamp(value, base[s.name])
-        if note:
-            notices.append(note)
+        values[s.name], notice = s.clamp(value, base[s.name])
+        if notice:
+            notices.append(notice)
     return values, notices
 
 
@@ -322,7 +345,12 @@ def preset(name: str, **overrides: Any) -> LabConfig:
     return replace(DEFAULTS, **{**PRESETS[name], **overrides})
 
 
-def clamp(raw: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[str]]:
+def unknown_preset(name: Any) -> Notice:
+    """A link's ?preset= that names no preset (the lab then starts from the defaults)."""
+    return Notice("preset", "not_a_preset", {"value": _shown(name), "choices": ", ".join(PRESETS)})
+
+
+def clamp(raw: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[Notice]]:
     """Turn untrusted values (URL parameters, widget values) into a valid config plus notices.
 
     Unknown keys are ignored, unreadable values fall back to `base`, numbers are clamped into
@@ -338,6 +366,6 @@ def to_query(config: LabConfig, base: LabConfig = DEFAULTS) -> dict[str, str]:
     return {schema[k].url: schema[k].format(v) for k, v in config.to_dict().items() if v != getattr(base, k)}
 
 
-def from_query(query: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[str]]:
+def from_query(query: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig, list[Notice]]:
     """A config from URL query parameters; alias of `clamp`, named for the round trip."""
     return clamp(query, base)

@@ -7,13 +7,17 @@ whole page under AppTest for a few hostile links (slow, so only a handful of exa
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from dropviz.config import DEFAULTS, SCHEMA, LabConfig, clamp
+from dropviz.config import DEFAULTS, SCHEMA, LabConfig, Notice, clamp
+from dropviz.i18n import translator
+
+english = translator("en")
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 FIELDS = sorted(SCHEMA)
@@ -74,8 +78,8 @@ def taken_as_given(name: str, value, result) -> bool:
 def test_clamp_always_gives_a_valid_config_and_a_notice_per_changed_field(raw):
     config, notices = clamp(raw)
     assert_valid(config)
-    assert isinstance(notices, list) and all(isinstance(n, str) and n for n in notices)
-    noticed = {n.split(":", 1)[0] for n in notices}
+    assert isinstance(notices, list) and all(isinstance(n, Notice) and n.text(english) for n in notices)
+    noticed = {n.name for n in notices}
     assert noticed <= set(SCHEMA), "a notice names a field that does not exist"
     for name, value in raw.items():
         if name not in SCHEMA:
@@ -105,7 +109,7 @@ def test_clamping_is_idempotent(raw):
 
 def test_notices_stay_short_and_do_not_echo_huge_values():
     _, notices = clamp({"dataset": "🎲" * 10_000, "p": "9" * 10_000, "width": ["x"] * 1000})
-    assert notices and all(len(n) < 300 for n in notices)
+    assert notices and all(len(n.text(english)) < 300 for n in notices)
 
 
 # --- the page under AppTest ----------------------------------------------------------------------
@@ -151,12 +155,103 @@ def test_hostile_links_show_a_warning_never_a_traceback(query):
         warnings = " ".join(w.value for w in at.warning)
         if notices:
             assert "not valid" in warnings or "changed" in warnings, warnings
-            for field in {n.split(":", 1)[0] for n in notices}:
+            for field in {n.name for n in notices}:
                 assert f"{field}:" in warnings, (field, warnings)
         # Whatever was asked, the widgets hold a valid config.
         shown = {name: at.session_state[f"w_{name}"] for name in SCHEMA if f"w_{name}" in at.session_state}
         assert shown, "the page did not put the settings into its widgets"
         assert_valid(clamp(shown)[0])
         assert clamp(shown)[1] == []
+    finally:
+        stop_all_jobs()
+
+
+# --- a notice shows the link's text as text, in the page's language ----------------------------------
+def code_spans(markdown: str) -> tuple[list[str], str]:
+    """CommonMark's inline code spans of `markdown` (their text as shown), and the text outside them:
+    a span opens with a run of n backticks and closes at the next run of exactly n; a space on both
+    sides of its text is one the fence needed."""
+    spans, outside, at = [], [], 0
+    for opening in re.finditer(r"(?<!`)`+(?!`)", markdown):
+        if opening.start() < at:
+            continue
+        close = re.compile(r"(?<!`)" + "`" * len(opening.group()) + r"(?!`)").search(markdown, opening.end())
+        if not close:
+            continue
+        outside.append(markdown[at:opening.start()])
+        text = markdown[opening.end():close.start()]
+        spans.append(text[1:-1] if len(text) > 2 and text[0] == text[-1] == " " else text)
+        at = close.end()
+    return spans, "".join(outside) + markdown[at:]
+
+
+@pytest.mark.parametrize("text", ["plain", "a`b", "``", "`edge`", "x\ny\n\n- item", "' '", "[a](b) **c** $d$ :red[e]"])
+def test_literal_is_a_code_span_that_shows_the_text_as_typed(text):
+    from dropviz.ui.urlstate import literal
+
+    spans, outside = code_spans(literal(text))
+    assert spans == [" ".join(text.splitlines())] and outside == ""
+    assert "\n" not in literal(text)  # one paragraph: nothing after it is read as a new block
+
+
+MARKUP = {  # what a link can carry that markdown (and Streamlit's additions to it) would act on
+    "dataset": "[click](http://evil.example)",
+    "p": "**bold**<img src=x onerror=alert(1)>",
+    "width": "![tracker](http://evil.example/t.png)",
+    "lr": ":red[red] :material/warning: $x^2$",
+    "noise": "`tick`` and ``` fences",
+    "epochs": "1\n\n# heading\n- item",
+    "preset": "<script>alert(1)</script>",
+}
+
+
+def test_a_link_s_markup_reaches_the_page_as_code_not_markup():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update(MARKUP)
+    try:
+        at.run()
+        assert not at.exception
+        (warning,) = [w.value for w in at.warning if "not valid" in w.value]
+        spans, outside = code_spans(warning)
+        for field, value in MARKUP.items():  # each value shown whole, as Python writes it (repr), inside code
+            assert any(span == repr(value.strip().lower() if field == "preset" else value) for span in spans), field
+            assert f"{field}: " in outside
+        # Outside code: the page's own sentences and the setting names, nothing a link wrote.
+        assert not set(outside) & set("[]()<>*$`!#"), outside
+        assert "evil" not in outside and "alert" not in outside and ":red" not in outside
+    finally:
+        stop_all_jobs()
+
+
+def test_notices_are_said_in_the_page_s_language_and_follow_a_switch():
+    from streamlit.testing.v1 import AppTest
+    from dropviz.i18n import catalog
+
+    zh, en = catalog("zh"), catalog("en")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params.update({"lang": "zh", "p": "banana", "width": "5000", "mc_samples": "1", "seed": ["1", "2"],
+                            "preset": "nope"})
+    try:
+        at.run()
+        assert not at.exception
+        (warning,) = at.warning
+        expected = {"p": zh["notices.not_a_number"], "width": zh["notices.outside"],
+                    "mc_samples": zh["notices.outside_or_off"], "seed": zh["notices.repeated"],
+                    "preset": zh["notices.not_a_preset"]}
+        assert warning.value.startswith(zh["lab.url_warning"])
+        for name, template in expected.items():  # the sentence's own words, around its fields
+            words = [w for w in re.split(r"{\w+}", template.replace("{name}", name)) if w.strip()]
+            assert all(w in warning.value for w in words), (name, words, warning.value)
+        assert "not a number" not in warning.value and "outside" not in warning.value
+        at.selectbox(key="lang").set_value("en").run()  # the same notices, now in English
+        (warning,) = at.warning
+        assert warning.value.startswith(en["lab.url_warning"])
+        assert "p: `'banana'` is not a number; using `0.5`" in warning.value
+        assert "width: `'5000'` is outside 1 ≤ value ≤ 1024; using `1024`" in warning.value
+        assert "mc_samples: `'1'` is outside 0 (off) or 2 ≤ value ≤ 200; using `2`" in warning.value
+        assert "seed: given 2 times, used the last value" in warning.value
+        assert "preset: `'nope'` is not one of source, classroom; using the default settings" in warning.value
     finally:
         stop_all_jobs()

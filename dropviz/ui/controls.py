@@ -14,7 +14,7 @@ from typing import Callable
 
 import streamlit as st
 
-from ..config import DEFAULTS, PRESETS, SCHEMA, LabConfig, Setting, clamp, preset, to_query
+from ..config import DEFAULTS, PRESETS, SCHEMA, LabConfig, Setting, clamp, preset, to_query, unknown_preset
 from ..devices import cuda_available
 from ..i18n import translator
 from .common import classroom_query, hidden, lang, t
@@ -32,7 +32,8 @@ PERSIST = "session"
 
 
 def load_url_once() -> list[str]:
-    """On a session's first run, put the URL's settings into the widgets; return what was changed.
+    """On a session's first run, put the URL's settings into the widgets. Returns, on every run,
+    what had to be changed, in the page's language (urlstate.notice_text: the link's text as code).
 
     ?preset=<name> starts from that preset; other keys of the link override it.
     """
@@ -42,11 +43,11 @@ def load_url_once() -> list[str]:
         name = str(raw.pop("preset", "")).strip().lower()
         config, notices = clamp(raw, base=preset(name) if name in PRESETS else DEFAULTS)
         if name and name not in PRESETS:
-            notices.append(f"preset: {name[:40]!r} is not one of {', '.join(PRESETS)}")
+            notices.append(unknown_preset(name))
         _set_widgets(config)
-        st.session_state.url_notices = notices
+        st.session_state.url_notices = notices  # config.Notice, said again in each run's language
         st.session_state.w_preset = _matching_preset(config)
-    return st.session_state.url_notices
+    return [urlstate.notice_text(notice) for notice in st.session_state.url_notices]
 
 
 def _set_widgets(config: LabConfig) -> None:

@@ -5,16 +5,22 @@ a range, or choices), through `config.declare`; its URL keys are the names it de
 ?name=value into the widgets on the page's first run in a session, read by the same parser as the
 lab's link (config.clamp_all → Setting.clamp); `sync` writes them back into the address bar. Widget
 keys are "<page>_<name>", so pages never share state by accident.
+
+What a link's values needed changing is kept as config.Notice (a sentence's key and its parts),
+said in the page's language on every run by `notice_text`, the link's own text shown as code:
+a link is untrusted, and nothing in it may reach the page as markup.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
 from typing import Any, Mapping
 
 import streamlit as st
 
-from ..config import LabConfig, Setting, clamp_all, to_query
-from .common import classroom_query
+from ..config import LabConfig, Notice, Setting, clamp_all, to_query
+from .common import classroom_query, t
 
 
 def key(page: str, name: str) -> str:
@@ -48,7 +54,8 @@ def keep_all() -> None:
 
 
 def load(page: str, params: Mapping[str, Setting]) -> list[str]:
-    """On the page's first run in this session: widgets ← URL. Returns the names that were changed."""
+    """On the page's first run in this session: widgets ← URL. Returns, on every run, what had to
+    be changed, a sentence a setting in the page's language (see `notice_text`)."""
     flag = f"{page}__loaded"
     if flag not in st.session_state:
         remember([key(page, name) for name in params])
@@ -56,9 +63,26 @@ def load(page: str, params: Mapping[str, Setting]) -> list[str]:
         found, notices = clamp_all(params, query, {name: s.default for name, s in params.items()})
         for name, value in found.items():
             st.session_state[key(page, name)] = value
-        noticed = {notice.split(":", 1)[0] for notice in notices}  # each notice starts with "<name>:"
-        st.session_state[flag] = [name for name in params if name in noticed]
-    return st.session_state[flag]
+        st.session_state[flag] = notices
+    return [notice_text(notice) for notice in st.session_state[flag]]
+
+
+def notice_text(notice: Notice) -> str:
+    """A notice in the page's language, as markdown: what the link said as a code span (its text
+    as typed, never a link, an image, bold, :red[…], $…$ or HTML), the setting's name as it is."""
+    fields = {**notice.fields, "value": literal(notice.fields.get("value", ""))}
+    if "used" in fields:
+        fields["used"] = literal(fields["used"])
+    return replace(notice, fields=fields).text(t)
+
+
+def literal(text: str) -> str:
+    """`text` as a markdown code span that shows it exactly: fenced by more backticks than any run
+    inside it, on one line (a code span cannot cross a paragraph, and markup after it would count)."""
+    text = " ".join(str(text).splitlines())
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    pad = " " if text[:1] == "`" or text[-1:] == "`" else ""  # a backtick next to the fence would join it
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def values(page: str, params: Mapping[str, Setting]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead
+from .shared import computed, lead, url_warning
 
 PAGE = "droppath"
 PARAMS = declare({
@@ -24,8 +24,7 @@ PARAMS = declare({
 def render() -> None:
     changed = urlstate.load(PAGE, PARAMS)
     st.title(t("droppath.title"))
-    if changed:
-        st.warning(t("droppath.url_warning", names=", ".join(changed)))
+    url_warning(PAGE, changed)
     with lead(t("droppath.intro", samples=droppath.SAMPLES, features=droppath.FEATURES)):
         _controls()
         v = urlstate.values(PAGE, PARAMS)

@@ -16,7 +16,7 @@ from ...lessons.experiment import Experiment
 from .. import controls, urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead
+from .shared import computed, lead, url_warning
 
 PAGE = "ensemble"
 PARAMS = declare({
@@ -49,8 +49,7 @@ def render() -> None:
     lab_config = controls.read_config()
     config = ensemble.budgeted(lab_config)
     st.title(t("ensemble.title"))
-    if changed or notices:
-        st.warning(t("ensemble.url_warning", names=", ".join(changed + notices)))
+    url_warning(PAGE, changed, notices)
     with lead(t("ensemble.intro")):
         _controls()
         v = urlstate.values(PAGE, PARAMS)

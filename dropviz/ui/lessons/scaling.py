@@ -12,7 +12,7 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead
+from .shared import computed, lead, url_warning
 
 PAGE = "scaling"
 PARAMS = declare({
@@ -32,8 +32,7 @@ def _run(p: float, draws: int, variant: str, seed: int) -> tuple[scaling.Scaling
 def render() -> None:
     changed = urlstate.load(PAGE, PARAMS)
     st.title(t("scaling.title"))
-    if changed:
-        st.warning(t("scaling.url_warning", names=", ".join(changed)))
+    url_warning(PAGE, changed)
     with lead(t("scaling.intro")):
         _controls()
         v = urlstate.values(PAGE, PARAMS)

@@ -30,10 +30,12 @@ def lab_config(page: str) -> tuple[LabConfig, list[str]]:
     return controls.read_config(), (notices if st.session_state.get("url_notices_page") == page else [])
 
 
-def url_warning(page: str, changed: list[str], lab_notices: list[str]) -> None:
-    """One warning naming every setting of the link that was not valid."""
-    if changed or lab_notices:
-        st.warning(t(f"{page}.url_warning") + "\n\n- " + "\n- ".join(changed + lab_notices))
+def url_warning(page: str, changed: list[str], lab_notices: list[str] = ()) -> None:
+    """One warning listing what the link's invalid values were changed to (the page's own settings,
+    then the lab's), one sentence each, already in the page's language (urlstate.notice_text)."""
+    notices = [*changed, *lab_notices]
+    if notices:  # names="": some pages' sentence ends in {names}, from when it listed names only
+        st.warning(t(f"{page}.url_warning", names="") + "\n\n- " + "\n- ".join(notices))
 
 
 def opening(page: str, params: dict[str, Setting]) -> LabConfig:
