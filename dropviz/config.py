@@ -270,9 +270,10 @@ class LabConfig:
                            help="standard deviation of the noise added to the training targets")
     seed: int = setting(1, 0, 2**31 - 1, widget="number", fmt="%d", place="advanced",
                         help="random seed for data, initial weights and dropout masks")
-    # No widget: a link (?n_seeds=3) or the CLI's --n-seeds sets it.
-    n_seeds: int = setting(1, 1, 10, help="seeds trained side by side (seed, seed+1, …): the verdict counts on "
-                                          "how many dropout wins")
+    # 1 by default: one pair, as the source. More to ask the verdict over seeds (a pair more each).
+    n_seeds: int = setting(1, 1, 10, widget="stops", options=(1, 2, 3, 5, 10), place="advanced",
+                           help="seeds trained side by side (seed, seed+1, …): the verdict counts on how many "
+                                "dropout wins")
     dataset: str = setting("source", choices=DATASETS, widget="select", place="advanced",
                            help="target function; 'source' = the source demo's line with its same-x test points")
     variant: str = setting("inverted", choices=VARIANTS, widget="select", place="advanced",

@@ -276,3 +276,21 @@ def test_the_verdict_at_the_end_of_a_run_counts_its_seeds():
 def test_a_preset_says_what_it_shows_over_seeds(preset_name, words):
     at = open_page(preset=preset_name)
     assert any(words in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_the_seeds_widget_sets_the_runs_number_of_seeds_and_a_preset_keeps_it():
+    """A teacher asks for a verdict over several seeds from the sidebar, not only by a link."""
+    at = open_page(epochs="100", width="8")
+    assert viewer_config(at).n_seeds == 1  # the default: one pair, as the source
+    at.session_state["lab_advanced"] = True
+    at.run()
+    seeds = at.select_slider(key="w_n_seeds")
+    assert seeds.label == catalog("en")["lab.labels.n_seeds"] and seeds.options == ["1", "2", "3", "5", "10"]
+    seeds.set_value(3).run()
+    assert not at.exception
+    assert viewer_config(at).n_seeds == 3
+    assert at.query_params["n_seeds"] in ("3", ["3"])
+    at.selectbox(key="w_preset").set_value("classroom").run()
+    config = viewer_config(at)
+    assert (config.dataset, config.n_seeds) == (PRESETS["classroom"]["dataset"], 3)
+    assert at.selectbox(key="w_preset").value == "classroom"  # 3 seeds of the Classroom preset are still it

@@ -22,7 +22,9 @@ from . import urlstate
 
 KEY = "w_{}".format  # session-state key of a field's widget
 PRESET_CHOICES = (*PRESETS, "custom")
-VIEW_FIELDS = ("snapshot_every", "mc_samples", "variant", "device")  # a preset leaves these alone
+# A preset leaves these alone: how the run is shown, and over how many seeds its verdict is counted
+# (the Classroom preset over 5 seeds is still the Classroom preset).
+KEPT_BY_PRESETS = ("snapshot_every", "mc_samples", "variant", "device", "n_seeds")
 BUTTONS = ("train", "pause", "step", "reset")
 # Widget values outlive runs that do not draw them (another page, the closed "Advanced" expander):
 # Streamlit keeps them itself. Not urlstate.keep_all, which sets every value again at the top of
@@ -56,14 +58,14 @@ def _set_widgets(config: LabConfig) -> None:
 
 
 def _matching_preset(config: LabConfig) -> str:
-    view = {k: getattr(config, k) for k in VIEW_FIELDS}
-    return next((name for name in PRESETS if preset(name, **view) == config), "custom")
+    kept = {k: getattr(config, k) for k in KEPT_BY_PRESETS}
+    return next((name for name in PRESETS if preset(name, **kept) == config), "custom")
 
 
 def _apply_preset() -> None:
     name = st.session_state.w_preset
     if name in PRESETS:
-        _set_widgets(preset(name, **{k: st.session_state[KEY(k)] for k in VIEW_FIELDS}))
+        _set_widgets(preset(name, **{k: st.session_state[KEY(k)] for k in KEPT_BY_PRESETS}))
 
 
 def _mark_custom() -> None:
