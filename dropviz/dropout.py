@@ -28,6 +28,7 @@ def random_bits(shape: tuple[int, ...], generator: torch.Generator | None = None
     one call are the words drawn in several calls one after the other, so a step's bits are the
     same whether drawn alone or with the next steps' (dropviz.fast_step draws 16 steps at once).
     """
+    _require(generator)
     units = math.prod(shape)
     words = torch.empty((units + 1) // 2, dtype=torch.int64, device=device)
     words.random_(-2**63, None, generator=generator)  # every int64 value equally likely
@@ -89,9 +90,17 @@ def torch_keep_mask(shape: tuple[int, ...], p: float, generator: torch.Generator
     without touching the global generator. On CUDA F.dropout runs a fused kernel of its own,
     so there these are Bernoulli(1 - p) masks of the same distribution, not its very bits.
     """
+    _require(generator)
     if p == 0:
         return torch.ones(shape, device=device)  # F.dropout(x, 0) returns x: no draw
     return torch.empty(shape, device=device).bernoulli_(1 - p, generator=generator)
+
+
+def _require(generator: torch.Generator | None) -> None:
+    """Masks come from a generator the caller owns: torch's global one is shared by every thread
+    of a server, so another run's draws or seeds would change this one's masks."""
+    if generator is None:
+        raise ValueError("dropout masks need a torch.Generator; torch's global generator is never used")
 
 
 def drop_path(x: torch.Tensor, p: float | torch.Tensor, training: bool,

@@ -241,3 +241,14 @@ def test_random_bits_drawn_at_once_are_the_bits_drawn_in_steps():
     steps = torch.stack([random_bits((2 * 7 * 5,), g2) for _ in range(3)])
     assert torch.equal(once, steps)
     assert torch.equal(g1.get_state(), g2.get_state())
+
+
+def test_every_draw_needs_a_generator():
+    """The global generator is shared by a server's threads: a mask drawn from it is refused."""
+    x = torch.ones(10)
+    for draw in (lambda: keep_mask((10,), 0.5), lambda: inverted_dropout(x, 0.5, True),
+                 lambda: vanilla_dropout(x, 0.5, True), lambda: drop_path(x, 0.5, True),
+                 lambda: torch_keep_mask((10,), 0.5), lambda: random_bits((10,))):
+        with pytest.raises(ValueError, match="Generator"):
+            draw()
+    assert torch.equal(inverted_dropout(x, 0.5, True, mask=torch.ones(10)), 2 * x)  # a given mask draws nothing
