@@ -13,7 +13,9 @@ from that declaration, as TensorFlow Playground's state.ts does for its controls
 - the lab's widgets: ui/controls.py draws `Setting.widget` at `Setting.place`.
 
 The CLI, a link and a widget's value are all read by one parser, `Setting.read`. The lesson pages
-declare their own URL settings with the same `Setting` (ui/lessons/*.py, via `declare`).
+declare their own URL settings and widgets with the same `Setting` (ui/lessons/*.py, via `declare`).
+What clamping changed is a `Notice` (a sentence's key and its parts), said in the page's language
+by the UI (ui/urlstate.notice_text); the CLI refuses a bad value in English (ConfigError).
 """
 
 from __future__ import annotations
@@ -55,13 +57,16 @@ class Setting:
     off: float | None = None
     help: str = ""  # one line: the CLI's help, and what a reader of the schema needs
     # The widget: "slider" (in `step`), "stops" (a slider that stops at `options`; a value from a
-    # link between them becomes one more stop), "number" (shown with `fmt`), "select" (the
-    # choices), or None: set by a link or a flag only. Neither narrows what the field accepts.
+    # link between them becomes one more stop), "number" (in `step`, shown with `fmt`), "select"
+    # (the choices in a list) or "radio" (side by side), or None: set by a link, a flag or the
+    # page's own buttons only. Neither narrows what the field accepts. ui/controls.setting_widget
+    # draws it, for the lab and the lesson pages alike.
     widget: str | None = None
     step: float | None = None
     options: tuple[float, ...] = ()
     fmt: str | None = None
     place: str | None = None  # the lab page's "bar" above the charts, its "sidebar", or its "advanced" expander
+    # (a lesson page places its widgets itself)
     name: str = ""
     url: str = ""  # URL key; the name unless declared
     flag: str = ""  # CLI flag; --the-name unless declared

@@ -211,6 +211,59 @@ def test_lesson_links_are_read_by_the_same_parser(page, noise, data):
             assert len(given) == 1 and values[name] == s.parse(given[-1])
 
 
+@pytest.mark.parametrize("page", sorted(LESSON_KEYS))
+def test_lesson_settings_declare_their_widgets_and_texts(page):
+    """A lesson's widget is declared with its setting, as the lab's are: kind, step or stops, and
+    label and help keys (<page>.labels.<name>, <page>.help.<name>) in both languages."""
+    for name, s in lesson_params(page).items():
+        assert s.text == page and s.widget in WIDGETS + ("radio", None), name
+        if s.widget is None:
+            continue  # set by the link and the page's own button ("new masks")
+        for lang in LANGS:
+            texts = catalog(lang)
+            assert texts[s.translation("labels")] and texts[s.translation("help")], (lang, name)
+            assert all(texts[s.translation("options", value)] for value in s.choices), (lang, name)
+        if s.widget == "slider":  # its steps land on both ends
+            steps = (s.hi - s.lo) / s.step
+            assert abs(steps - round(steps)) < 1e-9, name
+        if s.widget == "stops":
+            assert s.default in s.options and all(s.lo <= o <= s.hi for o in s.options), name
+        assert (s.widget in ("select", "radio")) == bool(s.choices), name
+
+
+@pytest.mark.parametrize("page", sorted(LESSON_KEYS))
+def test_lesson_widgets_are_drawn_from_their_settings(page):
+    """Each range is stated once: the widget a lesson page draws has its setting's range, step or stops,
+    and its translated label, help and choices (in Chinese here)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_string(f"from dropviz.ui.lessons.{page} import render\nrender()", default_timeout=60)
+    at.query_params.update({"lang": "zh", "width": "8", "epochs": "40", "seeds_per_p": "1", "p_step": "0.3"})
+    try:
+        at.run()
+        assert not at.exception, at.exception
+        zh = catalog("zh")
+        drawn = {"slider": at.slider, "stops": at.select_slider, "number": at.number_input, "radio": at.radio,
+                 "select": at.selectbox}
+        for name, s in lesson_params(page).items():
+            widgets = [w for kind in drawn.values() for w in kind if w.key == f"{page}_{name}"]
+            if s.widget is None:
+                assert not widgets, name
+                continue
+            (w,) = widgets
+            assert w in list(drawn[s.widget]), name
+            assert (w.label, w.help) == (zh[s.translation("labels")], zh[s.translation("help")]), name
+            if s.widget in ("slider", "number"):
+                assert (w.min, w.max, w.step) == (s.lo, s.hi, s.step), name
+            if s.widget == "stops":
+                assert [float(o.replace(",", "")) for o in w.options] == list(s.options), name
+            if s.widget in ("radio", "select"):
+                assert w.options == [zh[s.translation("options", c)] for c in s.choices], name
+    finally:
+        from dropviz.ui.common import reset_runner
+        reset_runner()
+
+
 def test_declare_binds_names_keys_and_flags():
     bound = declare({"n_things": Setting(3, 1, 5)}, text="page")
     s = bound["n_things"]

@@ -1,7 +1,8 @@
 """The lab's controls: widgets in, one LabConfig out, kept in the URL so any view is a shareable link.
 
 Every widget is drawn from its field's declaration in config.py (a Setting: widget kind, range,
-step or stops, place, translation keys), so a field declared there appears here with no other edit.
+step or stops, place, translation keys), so a field declared there appears here with no other edit;
+the lesson pages draw theirs with the same `setting_widget`.
 The controls a class uses while it watches (p, the run buttons, Copy link) sit in a bar at the top
 of the page, above the charts (`top_bar`); the rest in the sidebar (`sidebar`). A widget's value
 lives in st.session_state["w_<field>"]; `read_config` turns those values into a LabConfig (through
@@ -122,28 +123,39 @@ def placed(place: str) -> list[str]:
 
 
 def _widget(where, name: str) -> None:
-    """The field's widget as config.py declares it: a slider over its whole range in its `step`,
-    one that stops at its `options` (so any valid link fits on it), a number box or a choice."""
-    s: Setting = SCHEMA[name]
+    """The lab field's widget as config.py declares it, its value kept for the session."""
+    setting_widget(where, SCHEMA[name], KEY(name), on_change=_mark_custom, persist_state=PERSIST)
+
+
+def setting_widget(where, s: Setting, key: str, **extra) -> None:
+    """A setting's widget as its declaration says (config.Setting), for the lab and the lesson pages:
+    a slider over its whole range in its `step`, one that stops at its `options` (so any valid link
+    fits on it), a number box, or its choices by their translated names; label and help from its
+    translation keys. `key` holds the value; `extra` goes to the widget (on_change, …)."""
     label, kind = t(s.translation("labels")), s.kind
-    common = dict(key=KEY(name), help=t(s.translation("help")), on_change=_mark_custom, persist_state=PERSIST)
+    common = dict(key=key, help=t(s.translation("help")), **extra)
     if s.widget == "stops":
-        where.select_slider(label, options=slider_options(name), format_func=_thousands, **common)
+        where.select_slider(label, options=slider_options(s, key), format_func=_thousands, **common)
     elif s.widget == "slider":
         where.slider(label, kind(s.lo), kind(s.hi), step=kind(s.step or 1), **common)
     elif s.widget == "number":
-        where.number_input(label, kind(s.lo), kind(s.hi), format=s.fmt, **common)
-    elif s.widget == "select":
+        where.number_input(label, kind(s.lo), kind(s.hi), step=s.step and kind(s.step), format=s.fmt, **common)
+    elif s.widget in ("select", "radio"):
         tr: Callable = translator(lang())  # bound now: format_func is also called outside the script run
-        where.selectbox(label, s.choices, format_func=lambda value: tr(s.translation("options", value)), **common)
+        named = dict(format_func=lambda value: tr(s.translation("options", value)), **common)
+        if s.widget == "select":
+            where.selectbox(label, s.choices, **named)
+        else:
+            where.radio(label, s.choices, horizontal=True, **named)
     else:
-        raise ValueError(f"{name}: no widget of kind {s.widget!r}")
+        raise ValueError(f"{s.name}: no widget of kind {s.widget!r}")
 
 
-def slider_options(name: str) -> list:
-    """The stops of an `options` slider, plus the value it holds now if that is between them."""
-    options, kind = list(SCHEMA[name].options), SCHEMA[name].kind
-    current = st.session_state.get(KEY(name))
+def slider_options(s: Setting, key: str) -> list:
+    """The stops of an `options` slider, plus the value it holds now (st.session_state[key]) if that
+    is between them."""
+    options, kind = list(s.options), s.kind
+    current = st.session_state.get(key)
     if isinstance(current, (int, float)) and not isinstance(current, bool) and kind(current) not in options:
         options = sorted(options + [kind(current)])
     return options

@@ -110,6 +110,17 @@ def test_hostile_query_values_are_clamped_with_a_warning():
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_lesson_says_what_it_changed_in_its_language_the_links_text_as_code(lang):
+    at = page(lang=lang, p="9", seed="[x](http://y)")
+    (warning,) = at.warning
+    texts = catalog(lang)
+    assert warning.value.startswith(texts["droppath.url_warning"].format(names=""))
+    assert texts["notices.outside"].format(name="p", value="`'9'`", used="`0.9`", lo="0", hi="0.9") in warning.value
+    assert texts["notices.not_a_number"].format(name="seed", value="`'[x](http://y)'`", used="`0`") in warning.value
+    assert (lang == "zh") == ("超出范围" in warning.value)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
 def test_both_languages_show_no_missing_text(lang):
     at = page(lang=lang)
     assert not at.exception

@@ -13,15 +13,15 @@ from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import lab_config, lead, live, settings_line, url_warning
+from .shared import lab_config, lead, live, settings_line, url_warning, widget
 
 PAGE = "costs"
 PARAMS = declare({
-    "p1": Setting(0.25, 0.05, 0.9),
-    "p2": Setting(0.5, 0.05, 0.9),
-    "target": Setting(0.05, 0.001, 1.0),
-    "bn_p": Setting(0.5, 0.0, 0.9),
-})
+    "p1": Setting(0.25, 0.05, 0.9, widget="slider", step=0.05),
+    "p2": Setting(0.5, 0.05, 0.9, widget="slider", step=0.05),
+    "target": Setting(0.05, 0.001, 1.0, widget="number", step=0.01, fmt="%.3f"),
+    "bn_p": Setting(0.5, 0.0, 0.9, widget="slider", step=0.05),
+}, text=PAGE)
 BN_GRID = [round(0.1 * i, 1) for i in range(10)]
 
 
@@ -32,11 +32,8 @@ def render() -> None:
     url_warning(PAGE, changed, lab_notices)
     st.subheader(t("costs.conv_heading"))
     with lead(None if hidden("explain") else t("costs.conv_intro")):
-        a, b, c = st.columns(3)
-        a.slider(t("costs.labels.p1"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p1"))
-        b.slider(t("costs.labels.p2"), 0.05, 0.9, step=0.05, key=urlstate.key(PAGE, "p2"))
-        c.number_input(t("costs.labels.target"), 0.001, 1.0, step=0.01, format="%.3f",
-                       key=urlstate.key(PAGE, "target"), help=t("costs.help.target"))
+        for column, name in zip(st.columns(3), ("p1", "p2", "target")):
+            widget(column, PARAMS[name])
         v = urlstate.values(PAGE, PARAMS)
         ps = tuple(sorted({0.0, v["p1"], v["p2"]}))
         spec = convergence_spec(base, ps)
@@ -50,7 +47,7 @@ def render() -> None:
     st.subheader(t("costs.bn_heading"))
     if not hidden("explain"):
         st.markdown(t("costs.bn_intro"))
-    st.slider(t("costs.labels.bn_p"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "bn_p"))
+    widget(st, PARAMS["bn_p"])
     v = urlstate.values(PAGE, PARAMS)
     urlstate.sync(PAGE, PARAMS, lab=base)
     _bn(v["bn_p"])

@@ -12,13 +12,13 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead, url_warning
+from .shared import computed, lead, url_warning, widget
 
 PAGE = "droppath"
 PARAMS = declare({
-    "p": Setting(0.2, 0.0, 0.9),  # drop probability of both methods
+    "p": Setting(0.2, 0.0, 0.9, widget="slider", step=0.05),  # drop probability of both methods
     "seed": Setting(0, 0, 2**31 - 1),  # seeds input, branch weights and masks; "new masks" adds one
-})
+}, text=PAGE)
 
 
 def render() -> None:
@@ -51,7 +51,7 @@ def _new_masks() -> None:
 def _controls() -> None:
     left, right = st.columns([4, 1])
     if not hidden("p"):
-        left.slider(t("droppath.p"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "p"), help=t("droppath.p_help"))
+        widget(left, PARAMS["p"])
     right.button(t("droppath.new_masks"), on_click=_new_masks, help=t("droppath.new_masks_help"),
                  use_container_width=True)
 

@@ -16,14 +16,14 @@ from ...lessons.experiment import Experiment
 from .. import controls, urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead, url_warning
+from .shared import computed, lead, url_warning, widget
 
 PAGE = "ensemble"
 PARAMS = declare({
-    "act": Setting("relu", choices=tuple(ensemble.ACTIVATIONS)),  # the network's activation
-    "masks": Setting(100, 10, 300),  # sub-networks drawn
+    "act": Setting("relu", choices=tuple(ensemble.ACTIVATIONS), widget="radio"),  # the network's activation
+    "masks": Setting(100, 10, 300, widget="slider", step=10),  # sub-networks drawn
     "mask_seed": Setting(0, 0, 2**31 - 1),  # seeds their masks; "new masks" adds one
-})
+}, text=PAGE)
 LAB_KEYS = [controls.KEY(name) for name in SCHEMA] + ["w_preset"]
 NEAR, FAR = 0.05, 0.5  # distances from the nearest training point compared in the text
 Z_SAMPLING = 3.0  # a gap under 3 standard errors (root mean square over x) is sampling noise
@@ -84,9 +84,8 @@ def _new_masks() -> None:
 
 def _controls() -> None:
     cols = st.columns([3, 3, 2])
-    cols[0].radio(t("ensemble.act"), PARAMS["act"].choices, key=urlstate.key(PAGE, "act"), horizontal=True,
-                  format_func=lambda a: t(f"ensemble.acts.{a}"), help=t("ensemble.act_help"))
-    cols[1].slider(t("ensemble.masks"), 10, 300, step=10, key=urlstate.key(PAGE, "masks"), help=t("ensemble.masks_help"))
+    widget(cols[0], PARAMS["act"])
+    widget(cols[1], PARAMS["masks"])
     cols[2].button(t("ensemble.new_masks"), on_click=_new_masks, help=t("ensemble.new_masks_help"),
                    use_container_width=True)
 

@@ -13,19 +13,20 @@ from ...budget import BUDGET_GFLOP, run_cost
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import lead, live, opening, settings_line
+from .shared import lead, live, opening, settings_line, widget
 
 PAGE = "l2"
-PARAMS = declare({"drop": Setting(0.5, 0.0, 0.9), "decay": Setting(0.01, 0.0, 0.1)})
+PARAMS = declare({
+    "drop": Setting(0.5, 0.0, 0.9, widget="slider", step=0.05),
+    "decay": Setting(0.01, 0.0, 0.1, widget="stops", options=(0.0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1)),
+}, text=PAGE)
 
 
 def render() -> None:
     base = opening(PAGE, PARAMS)
     with lead(None if hidden("explain") else t(f"{PAGE}.intro")):
-        a, b = st.columns(2)
-        a.slider(t("l2.labels.drop"), 0.0, 0.9, step=0.05, key=urlstate.key(PAGE, "drop"), help=t("l2.help.drop"))
-        b.select_slider(t("l2.labels.decay"), options=_decay_options(), key=urlstate.key(PAGE, "decay"),
-                        help=t("l2.help.decay"))
+        for column, name in zip(st.columns(2), PARAMS):
+            widget(column, PARAMS[name])
         v = urlstate.values(PAGE, PARAMS)
         urlstate.sync(PAGE, PARAMS, lab=base)
         spec = L2Spec.create(base, v["drop"], v["decay"])
@@ -35,15 +36,6 @@ def render() -> None:
         else:
             live(spec, _draw, PAGE)
     st.caption(settings_line(spec.config))  # under the charts: what they were trained with
-
-
-def _decay_options() -> list[float]:
-    """The λ choices, plus a value from the link that is not one of them (clamped into range)."""
-    options = [0.0, 0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1]
-    current = st.session_state.get(urlstate.key(PAGE, "decay"))
-    if isinstance(current, float) and current not in options:
-        options = sorted(options + [current])
-    return options
 
 
 def _draw(snap: L2Snapshot, running: bool) -> None:

@@ -12,15 +12,15 @@ from ...lessons.experiment import Experiment
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import computed, lead, url_warning
+from .shared import computed, lead, url_warning, widget
 
 PAGE = "scaling"
 PARAMS = declare({
-    "p": Setting(0.5, 0.0, 0.95),  # drop probability
-    "draws": Setting(500, 50, 2000),  # train-mode forward passes, one fresh mask each
-    "variant": Setting("inverted", choices=("inverted", "vanilla")),
+    "p": Setting(0.5, 0.0, 0.95, widget="slider", step=0.05),  # drop probability
+    "draws": Setting(500, 50, 2000, widget="slider", step=50),  # train-mode forward passes, one fresh mask each
+    "variant": Setting("inverted", choices=("inverted", "vanilla"), widget="radio"),
     "seed": Setting(0, 0, 2**31 - 1),  # seeds the masks; "new masks" adds one
-})
+}, text=PAGE)
 
 
 def _run(p: float, draws: int, variant: str, seed: int) -> tuple[scaling.ScalingResult, tuple[float, float, float]]:
@@ -64,10 +64,9 @@ def _new_masks() -> None:
 def _controls() -> None:
     cols = st.columns([3, 3, 3, 2])
     if not hidden("p"):
-        cols[0].slider(t("scaling.p"), 0.0, 0.95, step=0.05, key=urlstate.key(PAGE, "p"), help=t("scaling.p_help"))
-    cols[1].slider(t("scaling.draws"), 50, 2000, step=50, key=urlstate.key(PAGE, "draws"), help=t("scaling.draws_help"))
-    cols[2].radio(t("scaling.variant"), PARAMS["variant"].choices, key=urlstate.key(PAGE, "variant"), horizontal=True,
-                  format_func=lambda c: t(f"scaling.variants.{c}"), help=t("scaling.variant_help"))
+        widget(cols[0], PARAMS["p"])
+    widget(cols[1], PARAMS["draws"])
+    widget(cols[2], PARAMS["variant"])
     cols[3].button(t("scaling.new_masks"), on_click=_new_masks, help=t("scaling.new_masks_help"),
                    use_container_width=True)
 
@@ -90,5 +89,5 @@ def _claims(r: scaling.ScalingResult) -> str:
                outs=", ".join(f"{x:,.6g}" for x in first))]
     lines.append(t("scaling.claim_even", share=f"{r.even_share:.1%}", draws=f"{r.train.size:,}"))
     other = "vanilla" if r.variant == "inverted" else "inverted"
-    lines.append(t(f"scaling.claim_{r.variant}", p=f"{r.p:g}", keep=f"{1 - r.p:g}", eval=f"{r.eval:,.2f}", other=t(f"scaling.variants.{other}")))
+    lines.append(t(f"scaling.claim_{r.variant}", p=f"{r.p:g}", keep=f"{1 - r.p:g}", eval=f"{r.eval:,.2f}", other=t(PARAMS["variant"].translation("options", other))))
     return "\n".join(f"- {line}" for line in lines)

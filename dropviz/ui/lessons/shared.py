@@ -30,6 +30,12 @@ def lab_config(page: str) -> tuple[LabConfig, list[str]]:
     return controls.read_config(), (notices if st.session_state.get("url_notices_page") == page else [])
 
 
+def widget(where, s: Setting) -> None:
+    """A lesson setting's widget, drawn from its declaration (range, step or stops, label and help keys:
+    controls.setting_widget); its value under the page's key (declared with text=<page>)."""
+    controls.setting_widget(where, s, urlstate.key(s.text, s.name))
+
+
 def url_warning(page: str, changed: list[str], lab_notices: list[str] = ()) -> None:
     """One warning listing what the link's invalid values were changed to (the page's own settings,
     then the lab's), one sentence each, already in the page's language (urlstate.notice_text)."""

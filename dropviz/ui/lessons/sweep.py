@@ -18,15 +18,15 @@ from ...budget import BUDGET_GFLOP
 from .. import urlstate
 from ..common import big, hidden, lang, t
 from ..live_chart import live_chart
-from .shared import lead, live, opening, settings_line
+from .shared import lead, live, opening, settings_line, widget
 
 PAGE = "sweep"
 PARAMS = declare({
-    "setting": Setting("lab", choices=tuple(SETTINGS)),
-    "p_max": Setting(0.9, 0.1, 0.95),
-    "p_step": Setting(0.15, 0.05, 0.5),
-    "seeds_per_p": Setting(3, 1, 5),  # not n_seeds: that is the lab's own setting, in the same link
-})
+    "setting": Setting("lab", choices=tuple(SETTINGS), widget="radio"),
+    "p_max": Setting(0.9, 0.1, 0.95, widget="slider", step=0.05),
+    "p_step": Setting(0.15, 0.05, 0.5, widget="slider", step=0.05),
+    "seeds_per_p": Setting(3, 1, 5, widget="slider", step=1),  # not n_seeds: the lab's own setting, in the same link
+}, text=PAGE)
 
 
 # --- this page --------------------------------------------------------------------------------
@@ -44,17 +44,13 @@ def render() -> None:
         else:
             live(spec, lambda snap, running: _draw(spec, snap, running), PAGE)
     st.caption(t("sweep.used", n=spec.n_models, ps=len(spec.ps), seeds=len(spec.seeds),  # under the chart
-                 setting=t(f"sweep.settings.{v['setting']}")) + " " + settings_line(config))
+                 setting=t(PARAMS["setting"].translation("options", v["setting"]))) + " " + settings_line(config))
 
 
 def _controls() -> None:
-    tr = translator(lang())  # bound now: format_func is also called outside the script run (AppTest)
-    st.radio(t("sweep.labels.setting"), list(SETTINGS), key=urlstate.key(PAGE, "setting"), horizontal=True,
-             format_func=lambda s: tr(f"sweep.settings.{s}"), help=t("sweep.help.setting"))
-    a, b, c = st.columns(3)
-    a.slider(t("sweep.labels.p_max"), 0.1, 0.95, step=0.05, key=urlstate.key(PAGE, "p_max"), help=t("sweep.help.p_max"))
-    b.slider(t("sweep.labels.p_step"), 0.05, 0.5, step=0.05, key=urlstate.key(PAGE, "p_step"), help=t("sweep.help.p_step"))
-    c.slider(t("sweep.labels.n_seeds"), 1, 5, key=urlstate.key(PAGE, "seeds_per_p"), help=t("sweep.help.n_seeds"))
+    widget(st, PARAMS["setting"])
+    for column, name in zip(st.columns(3), ("p_max", "p_step", "seeds_per_p")):
+        widget(column, PARAMS[name])
 
 
 def _draw(spec: SweepSpec, snap, running: bool) -> None:
