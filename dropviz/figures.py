@@ -31,6 +31,7 @@ MAX_MASK_SAMPLES = 64
 # The loss chart shows 5 decades below its highest loss: p = 0's train loss heads for 0 (10⁻¹⁰ and
 # lower), and all the way down it would squash both test losses, the lesson, into the top decade.
 LOSS_DECADES = 5
+KEY_GREY = "#777777"  # a legend key's line: a style, not a model
 
 # Chart text: Plotly's 12 px on a screen; `big` (the page's ?big=1, a projector) makes all of it ≥ 16 px.
 FONT_PX = {False: 12, True: 16}
@@ -169,18 +170,24 @@ def fit_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
 
 
 def loss_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
-    """Train (dashed) and test (solid) MSE of each model against iteration, log scale."""
+    """Train (dashed) and test (solid) MSE of each model against iteration, log scale.
+
+    The legend names each model once (clicking it hides both its lines) and says what the dashes
+    mean in a key of its own: four short entries that flow two to a row, where "train, p = 0 (no
+    dropout)" and its three siblings took four rows and left a projector's plot a strip."""
     h = snap.history
     traces = []
     first = _first_of_each_p(snap.ps)
     for m, p in enumerate(snap.ps):
-        color = model_color(p)
-        traces.append(dict(type="scatter", x=h["iteration"], y=_positive(h["train"][:, m]), mode="lines",
-                           name=t("figures.train_of", name=model_name(p, t)), legendgroup=f"train{p:g}",
-                           showlegend=first[m], line=dict(color=color, dash="dash", width=2)))
-        traces.append(dict(type="scatter", x=h["iteration"], y=_positive(h["test"][:, m]), mode="lines",
-                           name=t("figures.test_of", name=model_name(p, t)), legendgroup=f"test{p:g}",
-                           showlegend=first[m], line=dict(color=color, width=3)))
+        color, name = model_color(p), model_name(p, t)
+        for kind, dash, width in (("train", "dash", 2), ("test", "solid", 3)):
+            traces.append(dict(type="scatter", x=h["iteration"], y=_positive(h[kind][:, m]), mode="lines",
+                               name=name, legendgroup=f"{p:g}", showlegend=first[m] and kind == "test",
+                               hovertemplate=f"%{{x}}: %{{y:.3g}}<extra>{t(f'figures.{kind}_of', name=name)}</extra>",
+                               line=dict(color=color, dash=dash, width=width)))
+    for kind, dash in (("train", "dash"), ("test", "solid")):  # the key: a line style, no data
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="lines", name=t(f"figures.{kind}_key"),
+                           legendgroup=f"key-{kind}", hoverinfo="skip", line=dict(color=KEY_GREY, dash=dash, width=2)))
     return figure(traces, t("figures.loss_title"), big=big,
                   xaxis=dict(title=dict(text=t("figures.iteration")), range=[0, snap.total]),
                   yaxis=dict(title=dict(text=t("figures.mse_axis")), **log_axis(h["train"], h["test"], decades=LOSS_DECADES)))
@@ -193,12 +200,13 @@ def log_axis(*arrays: np.ndarray, decades: float | None = None) -> dict[str, Any
     values = _finite_positive(*arrays)
     if decades is not None and values.size:
         floor = values.max() / 10.0 ** decades
-        values = np.append(values[values >= floor], floor)
+        if values.min() < floor:  # only then: losses within fewer decades fill the chart's height
+            values = np.append(values[values >= floor], floor)
     ticks = log_ticks(values)
     powers = all(tick_label(v).startswith("10<sup>") for v in ticks)  # else 1-2-5 steps: all plain
     axis = dict(type="log", exponentformat="power", tickvals=ticks, ticktext=[tick_label(v, powers) for v in ticks])
     if decades is not None and values.size:
-        axis["range"] = [float(np.log10(values.min())), float(np.log10(values.max())) + 0.05]
+        axis["range"] = [float(np.log10(values.min())) - 0.05, float(np.log10(values.max())) + 0.05]
     return axis
 
 
@@ -333,8 +341,9 @@ def weight_hist_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> 
                                **_axis(l)))
         suffix = "" if l == 0 else str(l + 1)
         layout[f"yaxis{suffix}"]["showticklabels"] = False  # counts differ by layer: the shapes compare
-        layout[f"xaxis{suffix}"].update(title=dict(text=t("figures.weight")),
-                                        tickvals=symmetric_ticks(edges))
+        ticks = symmetric_ticks(edges)  # at 16 px (big) three labels overrun a quarter panel: ±a only
+        layout[f"xaxis{suffix}"].update(title=dict(text=t("figures.weight")), tickangle=0,
+                                        tickvals=[ticks[0], ticks[2]] if big else ticks)
     layout["yaxis"]["title"] = dict(text=t("figures.count"))
     return figure(traces, title, big=big, barmode="overlay", bargap=0, panel_title_lines=1, **layout)
 
@@ -368,4 +377,4 @@ def seeds_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure
     return figure(traces, t("figures.seeds_title", n=n), big=big, subtitle=t(key, it=f"{v.iteration:,}"),
                   xaxis=dict(title=dict(text=t("figures.model")), tickvals=[0, 1], range=[-0.5, 1.5],
                              ticktext=[model_name(0.0, t), model_name(v.p, t)]),
-                  yaxis=dict(title=dict(text=t("figures.test_mse_axis")), **log_axis(test)))
+                  yaxis=dict(title=dict(text=t("figures.seed_axis")), **log_axis(test)))

@@ -36,7 +36,12 @@ def test_fit_shows_points_both_models_and_the_mc_band(snaps):
 
 def test_loss_chart_has_train_and_test_of_both_models_on_a_log_axis(snaps):
     fig = figures.loss_figure(snaps[-1])
-    assert len(fig["data"]) == 4 and fig["layout"]["yaxis"]["type"] == "log"
+    lines = [trace for trace in fig["data"] if trace["x"][0] is not None]
+    assert len(lines) == 4 and fig["layout"]["yaxis"]["type"] == "log"
+    # One legend entry per model (its test line) and a key saying which dash is which.
+    assert [trace["name"] for trace in fig["data"] if trace.get("showlegend", True)] == [
+        "p = 0 (no dropout)", "p = 0.5 (dropout)", "train (dashed)", "test (solid)"]
+    assert [trace["line"]["dash"] for trace in lines] == ["dash", "solid"] * 2
     h = snaps[-1].history
     assert np.array_equal(fig["data"][0]["x"], h["iteration"])
     assert len(fig["data"][0]["x"]) == len(snaps)  # one point per snapshot so far
@@ -225,3 +230,18 @@ def test_seeds_chart_leaves_a_diverged_model_out(seeded):
     dropout = next(t for t in fig["data"] if t["name"] == figures.model_name(0.5))
     assert np.isnan(dropout["y"][1]) and np.isfinite(np.delete(dropout["y"], 1)).all()
     assert readable(fig) == []
+
+
+def test_losses_within_a_few_decades_fill_the_loss_chart(snaps):
+    """The axis spans the losses, not always LOSS_DECADES: 0.05 … 1 must not sit in the top quarter."""
+    history = {**snaps[-1].history}
+    history["train"] = np.full_like(history["train"], 0.05)
+    history["test"] = np.full_like(history["test"], 0.9)
+    axis = figures.loss_figure(dataclasses.replace(snaps[-1], history=history))["layout"]["yaxis"]
+    assert axis["range"][0] == pytest.approx(np.log10(0.05) - 0.05) and axis["range"][1] - axis["range"][0] < 1.5
+
+
+def test_projector_weight_histograms_label_two_ticks_flat(snaps):
+    for big, count in ((False, 3), (True, 2)):
+        layout = figures.weight_hist_figure(snaps[-1], big=big)["layout"]
+        assert len(layout["xaxis"]["tickvals"]) == count and layout["xaxis"]["tickangle"] == 0
