@@ -36,7 +36,9 @@ def loss_vs_p_figure(s: Summary, t: Text = ENGLISH, big: bool = False) -> Figure
     notes = [dict(x=p, y=0.5, xref="x", yref="paper", text="✕", showarrow=False, font=dict(size=18, color="#E45756"),
                   hovertext=t("sweep.fig.diverged")) for p in gone]
     if gone:
-        notes.append(dict(x=gone[0], y=0.5, xref="x", yref="paper", yshift=-22, xanchor="left", showarrow=False,
+        # Its label reads away from the nearer edge: a diverged last p had it cut off at the right.
+        side = "right" if gone[0] > max(s.ps) / 2 else "left"
+        notes.append(dict(x=gone[0], y=0.5, xref="x", yref="paper", yshift=-22, xanchor=side, showarrow=False,
                           text=t("sweep.fig.diverged"), font=dict(color="#E45756")))
     return figure(traces, t("sweep.fig.title"), height=380, big=big, subtitle=t("sweep.fig.subtitle"), annotations=notes,
                   xaxis=dict(title=dict(text=t("sweep.fig.p_axis")), tickvals=s.ps, range=[-0.05, max(s.ps) + 0.05]),

@@ -116,6 +116,8 @@ def test_the_figure_marks_the_best_p_and_the_diverged_ones():
     medians = [tr for tr in fig["data"] if tr["mode"] == "lines+markers"]
     assert len(medians) == 2 and np.allclose(medians[1]["y"][:2], [1.05, 0.55])
     assert [a["x"] for a in fig["layout"]["annotations"] if a["text"] == "✕"] == [pytest.approx(0.2)]
+    label = next(a for a in fig["layout"]["annotations"] if a["text"] not in ("✕",))
+    assert label["xanchor"] == "right"  # the last p diverged: its label reads leftwards, inside the plot
 
 
 # --- the page -------------------------------------------------------------------------------------
