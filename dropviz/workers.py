@@ -255,59 +255,68 @@ def _serve(conn, memory_capacity: int) -> None:
     torch.set_num_threads(1)
     scheduler = Scheduler(workers=1, cpu_capacity=TRAINING_SHARE, memory_capacity=memory_capacity,
                           max_waiting=1_000_000)  # the server bounds the queue
-    lock = threading.Lock()
-    controls: dict[int, tuple[Control, list[int]]] = {}  # id → its Control, [ops applied]
-    tasks: dict[int, Task] = {}
-
-    def send(message: tuple) -> None:
-        with lock:
-            try:
-                conn.send(message)
-            except (OSError, ValueError):
-                pass
-
-    def start(tid: int, key: Any, frame_interval: float, ops: list, cores: float, memory: int) -> None:
-        control = Control(frame_interval)
-        for op in ops:
-            control.apply(op)
-        applied = [len(ops)]
-        controls[tid] = (control, applied)
-
-        def on_frame(frame: Any) -> None:
-            send(("frame", tid, frame, control._step_credit, applied[0], tasks[tid].cpu_seconds))
-
-        def on_end(error: BaseException | None) -> None:
-            controls.pop(tid, None)
-            tasks.pop(tid, None)
-            send(("end", tid, "".join(traceback.format_exception(error)) if error else None))
-
-        tasks[tid] = Task(snapshots(key, control), control, on_frame, on_end, cores=cores, memory=memory, key=key)
-        scheduler.submit(tasks[tid])
-
-    def report() -> None:
-        while True:
-            with scheduler._cond:
-                waiting = [next((tid for tid, t in tasks.items() if t is task), 0) for task in scheduler._waiting]
-                run_seconds = scheduler._run_seconds
-            stats = scheduler.stats()
-            send(("stats", stats["live"], stats["load"], stats["memory"], waiting, run_seconds))
-            time.sleep(REPORT_SECONDS)
-
-    threading.Thread(target=report, daemon=True, name="dropviz-report").start()
+    side = _WorkerSide(conn, scheduler)
+    threading.Thread(target=side.report, daemon=True, name="dropviz-report").start()
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):
             break
-        if message[0] == "start":
-            start(*message[1:])
-        elif message[0] == "ops":
-            tid, ops = message[1:]
-            control, applied = controls.get(tid, (None, [0]))
-            if control is not None:
-                applied[0] += len(ops)
-                for op in ops:
-                    control.apply(op)
-        elif message[0] == "stop":
+        if message[0] == "stop":
             break
+        getattr(side, message[0])(*message[1:])  # start or ops
     scheduler.shutdown()
+
+
+class _WorkerSide:
+    """In a worker process: the server's runs, their Controls, and what goes back down the pipe."""
+
+    def __init__(self, conn, scheduler: Scheduler):
+        self.conn, self.scheduler = conn, scheduler
+        self.lock = threading.Lock()  # one sender at a time: the training thread and the reporter
+        self.controls: dict[int, tuple[Control, list[int]]] = {}  # id → its Control, [ops applied]
+        self.tasks: dict[int, Task] = {}
+
+    def send(self, message: tuple) -> None:
+        with self.lock:
+            try:
+                self.conn.send(message)
+            except (OSError, ValueError):
+                pass
+
+    def start(self, tid: int, key: Any, frame_interval: float, ops: list, cores: float, memory: int) -> None:
+        control = Control(frame_interval)
+        for op in ops:
+            control.apply(op)
+        applied = [len(ops)]
+        self.controls[tid] = (control, applied)
+
+        def on_frame(frame: Any) -> None:
+            self.send(("frame", tid, frame, control._step_credit, applied[0], self.tasks[tid].cpu_seconds))
+
+        def on_end(error: BaseException | None) -> None:
+            self.controls.pop(tid, None)
+            self.tasks.pop(tid, None)
+            self.send(("end", tid, "".join(traceback.format_exception(error)) if error else None))
+
+        self.tasks[tid] = Task(snapshots(key, control), control, on_frame, on_end, cores=cores, memory=memory, key=key)
+        self.scheduler.submit(self.tasks[tid])
+
+    def ops(self, tid: int, ops: list) -> None:
+        """Pause, resume, step and cancel from the page, replayed on the run's Control here."""
+        control, applied = self.controls.get(tid, (None, [0]))
+        if control is not None:
+            applied[0] += len(ops)
+            for op in ops:
+                control.apply(op)
+
+    def report(self) -> None:
+        """Every REPORT_SECONDS: this worker's load, memory and queue, for admission and positions."""
+        scheduler = self.scheduler
+        while True:
+            with scheduler._cond:
+                waiting = [next((tid for tid, t in self.tasks.items() if t is task), 0) for task in scheduler._waiting]
+                run_seconds = scheduler._run_seconds
+            stats = scheduler.stats()
+            self.send(("stats", stats["live"], stats["load"], stats["memory"], waiting, run_seconds))
+            time.sleep(REPORT_SECONDS)
