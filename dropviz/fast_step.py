@@ -39,7 +39,9 @@ from .model import StackedMLP
 FUSED_OPTIMIZERS = ("sgd", "adam")
 FUSED_VARIANTS = ("inverted", "vanilla", "torch")
 ALIGN = 16  # floats in 64 bytes
-MASK_AHEAD_FLOATS = 1 << 20  # mask values drawn ahead at most (4 MB): 16 steps of the pair, 10 of a sweep
+# Mask values drawn ahead at most: 16 steps of the pair, 5 of a 16-model sweep. Masks and factors
+# are two stores of this size (2 MB each), together what one store of 16-bit masks' factors took.
+MASK_AHEAD_FLOATS = 1 << 19
 
 
 def supports(optimizer: str, variant: str) -> bool:
