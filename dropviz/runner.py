@@ -247,12 +247,12 @@ class Runner:
 
     def stats(self) -> dict[str, int]:
         """Counts for tests, the page footer and the load test."""
-        with self._lock:
+        with self._lock:  # the cache too: a run that ends files itself into it from its worker's thread
             jobs = set(self._by_viewer.values()) | set(self._shared.values())
+            viewers, cached, cached_bytes = len(self._by_viewer), len(self._done), sum(s for _, s in self._done.values())
         queued = sum(j.task is not None and self.scheduler.position(j.task) is not None for j in jobs)
         return {"jobs": len(jobs), "training": sum(not j.finished for j in jobs) - queued, "queued": queued,
-                "viewers": len(self._by_viewer), "cached": len(self._done),
-                "cached_bytes": sum(size for _, size in self._done.values())}
+                "viewers": viewers, "cached": cached, "cached_bytes": cached_bytes}
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop every job, the scheduler's workers and the reaper (tests, server exit)."""

@@ -6,6 +6,7 @@ Each test builds its own Runner (with its own scheduler) and shuts it down, so n
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -116,6 +117,42 @@ def test_the_cache_is_bounded_in_bytes(make_runner):
     assert runner.stats()["cached"] == 2 and runner.stats()["cached_bytes"] <= 2.5 * one
     assert list(runner._done) == [TINY.with_(epochs=20, seed=s) for s in (2, 3)]  # least recent dropped
 
+
+
+def test_stats_read_the_cache_while_finished_runs_are_filed(make_runner, monkeypatch):
+    """The page asks stats() on every rerun while runs end and file themselves into the cache (under
+    the runner's lock) in other threads: it read the cache without that lock, and a class saw
+    "OrderedDict mutated during iteration" as a traceback (load test, 60 students)."""
+    runner = make_runner(frame_interval=0)
+    monkeypatch.setattr(runner_module, "snapshot_bytes", lambda s: 1)
+    done = type("Snap", (), {"status": "done"})()
+    jobs = [type("Job", (), {"latest": done, "private": False, "finished": True, "config": i})() for i in range(400)]
+    errors, stop = [], threading.Event()
+
+    def file_many():
+        while not stop.is_set():
+            for job in jobs:
+                with runner._lock:
+                    runner._file(job)
+
+    def read_stats():
+        try:
+            for _ in range(3000):
+                runner.stats()
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # hand the GIL over between almost every two bytecodes
+    try:
+        filer, reader = threading.Thread(target=file_many), threading.Thread(target=read_stats)
+        filer.start(), reader.start()
+        reader.join(60)
+        stop.set()
+        filer.join(10)
+    finally:
+        sys.setswitchinterval(old)
+    assert errors == []
 
 # --- private forks ------------------------------------------------------------------------
 def test_make_private_forks_at_the_same_iteration_and_leaves_the_shared_run_alone(make_runner):
