@@ -44,6 +44,10 @@ TRAINING_SHARE = 0.8  # of the usable cores, what training may take: the rest se
 # worker sends every k-th snapshot (Control.frame_stride): the pace and every number stay as they
 # are, the charts move in larger steps, at least once a second.
 FULL_RATE_RUNS = 6
+# A paced run that fell behind its schedule (its worker was busy, the OS ran something else) gets
+# its late frames back to back until it is on time again, up to this much lateness: its run still
+# ends when its pace says, instead of every delay adding to its length.
+CATCH_UP_SECONDS = 2.0
 MAX_FRAME_STRIDE = 5
 
 
@@ -291,6 +295,6 @@ class Scheduler:
             elif frame is not None and control.frame_interval > 0 and not control.stepping and task.frames_seen > 1:
                 # paced; but the first frame (the untrained nets) is followed at once by the first trained one
                 control.frame_stride = self._frame_stride()
-                self._push(task, max(task.due + control.frame_interval * control.frame_stride, now))
+                self._push(task, max(task.due + control.frame_interval * control.frame_stride, now - CATCH_UP_SECONDS))
             else:
                 self._push(task, now)  # a slice ended, or it trains flat out: back in line behind who is due

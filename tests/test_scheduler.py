@@ -181,3 +181,22 @@ def test_shutdown_ends_every_run_once_and_joins_the_workers(make_scheduler):
     scheduler.shutdown()
     assert all(r.ended.is_set() for r in recs)
     assert threading.active_count() == threads  # the workers are gone with the scheduler
+
+
+def test_a_paced_run_that_fell_behind_catches_up_back_to_back(make_scheduler):
+    """A frame that took long (a busy worker) is not added to the run's length: the frames it owes
+    come at once, until it is back on its schedule."""
+    interval, stamps = 0.05, []
+
+    def slow_once(control: Control):
+        for n in range(40):
+            if n == 5:
+                time.sleep(8 * interval)  # this frame is 8 frames late
+            stamps.append(time.monotonic())
+            yield n
+
+    scheduler = make_scheduler(workers=1, cpu_capacity=10.0)
+    rec = submit(scheduler, slow_once, interval=interval, cores=0.01)
+    assert rec.ended.wait(10)
+    after = [b - a for a, b in zip(stamps[5:], stamps[6:12])]  # the six gaps after the late frame
+    assert sum(gap < interval / 2 for gap in after) >= 5, after  # owed frames back to back, not one per interval
