@@ -28,20 +28,20 @@ CASES = {  # name: (ps, seeds) in train.py's orders
 }
 
 
-def data(seeds, n=10):
+def data(seeds, n=10, device="cpu"):
     """Per-model points as train.py gives them: models of one seed see the same (M, n, 1) points."""
     x = torch.stack([torch.linspace(-1, 1, n).view(n, 1) for _ in seeds])
     y = torch.stack([1.5 * x[0] + 0.5 * torch.randn(n, 1, generator=torch.Generator().manual_seed(s)) for s in seeds])
-    return x, y
+    return x.to(device), y.to(device)
 
 
-def train_both(ps, seeds, variant, optimizer, width=24, depth=3, weight_decay=0.01, lr=0.01, steps=STEPS):
+def train_both(ps, seeds, variant, optimizer, width=24, depth=3, weight_decay=0.01, lr=0.01, steps=STEPS, device="cpu"):
     """Train the same models with each backend, comparing masks and losses at every step."""
-    x, y = data(seeds)
-    models = {name: StackedMLP(ps, width, depth, seeds, variant) for name in ("reference", "fused")}
+    x, y = data(seeds, device=device)
+    models = {name: StackedMLP(ps, width, depth, seeds, variant, device) for name in ("reference", "fused")}
     steps_by = {"reference": ReferenceStep(models["reference"], optimizer, lr, weight_decay),
                 "fused": FusedStep(models["fused"], optimizer, lr, weight_decay)}
-    generators = {name: _generator_per_seed(seeds, "cpu", shared=variant != "torch") for name in models}
+    generators = {name: _generator_per_seed(seeds, device, shared=variant != "torch") for name in models}
     worst = 0.0
     for step in range(steps):
         losses = {name: steps_by[name].step(x, y, generators[name]) for name in models}
@@ -87,6 +87,18 @@ def test_backends_agree_at_the_sources_size():
     models, _, worst = train_both([0.0, 0.5], [1, 1], "inverted", "sgd", width=200, weight_decay=0.0, steps=120)
     assert_same_weights(models)
     assert worst < LOSS_ATOL
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("variant", ["inverted", "torch"])
+def test_backends_train_the_same_run_on_cuda(optimizer, variant):
+    """On a GPU the fused step draws one step's bits per call (a GPU generator's numbers in one call
+    are not those of several), so its masks are still the reference's."""
+    ps, seeds = CASES["sweep"]
+    models, _, _ = train_both(ps, seeds, variant, optimizer, device="cuda", steps=100)
+    assert models["fused"].params()[0].is_cuda
+    assert_same_weights(models)
 
 
 def test_backends_keep_a_p_zero_pair_identical():

@@ -252,7 +252,12 @@ def test_cuda_run_matches_cpu():
     assert gpu.device.startswith("cuda") and gpu.device_note == "" and gpu.status == "done"
     assert_plain(gpu)
     assert np.isfinite(gpu.test_loss).all()
-    assert np.all(gpu.test_loss < 10 * cpu.test_loss + 1)  # the same problem, learned comparably
+    # The p = 0 model draws no masks: the same initial weights (drawn on the CPU) and data train it
+    # alike on either device, to float rounding. The dropout model's masks come from the device's
+    # own generator (other random numbers than the CPU's), so only its shape of results is shared.
+    np.testing.assert_allclose(gpu.history["train"][:, 0], cpu.history["train"][:, 0], rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(gpu.pred[0], cpu.pred[0], rtol=1e-3, atol=1e-5)
+    assert gpu.masks.shape == cpu.masks.shape and 0 < gpu.drop_rate[1].mean() < 1
 
 
 # --- MC dropout band --------------------------------------------------------------------------------------------
