@@ -106,15 +106,6 @@ class StackedMLP(nn.Module):
         """Frobenius norm of each layer's weight per model: (layers, M)."""
         return torch.stack([w.detach().flatten(1).norm(dim=1) for w in self.weights])
 
-    @property
-    def last_mult(self) -> torch.Tensor | None:
-        """The last training forward's masks (snapshots read `last_mult > 0`): the old name of last_masks."""
-        return self.last_masks
-
-    @last_mult.setter
-    def last_mult(self, masks: torch.Tensor | None) -> None:
-        self.last_masks = masks
-
 
 class ReferenceStep:
     """One training iteration of every model, the standard PyTorch way: the reference backend.

@@ -214,8 +214,8 @@ class _Stats:
     their predictions, norms, histograms and MC band: the very computation of a run of those models
     alone, at the cost of the charted models, not of all of them. All models are evaluated on
     their training and test points, in one forward. The MC band always runs on such a copy: it
-    samples masks in training mode, and on the training model that would restart the masks it
-    draws ahead (StackedMLP.sample_multipliers), so the band would change the run it shows.
+    samples masks in training mode, and on the training model that would overwrite the masks of the
+    last training step (StackedMLP.last_masks), which the snapshot shows.
     """
 
     def __init__(self, config: LabConfig, ps, seeds, device, device_note, data, detail, charted=None):
@@ -257,8 +257,8 @@ class _Stats:
         all_train, all_test, all_diverged, norms = self.all_train, self.all_test, self.all_diverged, self.norms
         train_loss, test_loss = all_train[:charted], all_test[:charted]
         grid_pred = shown(x_grid.expand(charted, *x_grid.shape))
-        mult = model.last_mult
-        masks = (mult[:charted] > 0).to(torch.uint8).cpu().numpy() if mult is not None else np.zeros((charted, 0, 0, 0), np.uint8)
+        last = model.last_masks  # the last training step's (M, depth, N, H) 0/1 masks
+        masks = (last[:charted] > 0).to(torch.uint8).cpu().numpy() if last is not None else np.zeros((charted, 0, 0, 0), np.uint8)
         elapsed = time.perf_counter() - start
         snap = Snapshot(
             iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
@@ -318,11 +318,11 @@ def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarra
 def _mc_band(model: StackedMLP, samples: int, generators: list[torch.Generator]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """MC dropout: predictions with `samples` random masks kept on at test time; mean and std."""
     x = torch.linspace(-1.2, 1.2, MC_GRID, device=model.p.device).unsqueeze(1)
-    kept = model.last_mult  # forward() overwrites it; the snapshot's masks are the training step's
+    kept = model.last_masks  # forward() overwrites it; the snapshot's masks are the training step's
     model.train()  # dropout on, on purpose
     preds = model(x.repeat(samples, 1), generators=generators)[..., 0].view(model.n_models, samples, MC_GRID)
     model.eval()
-    model.last_mult = kept
+    model.last_masks = kept
     return x[:, 0].cpu().numpy(), preds.mean(1).cpu().numpy(), preds.std(1).cpu().numpy()
 
 
