@@ -17,7 +17,7 @@ repeat, with the median beside it: on this shared VM slower repeats are other ma
 what the code does (the reasoning of Python's timeit). With --profile it then shows where an
 iteration of the pair and of the sweep spends its time, op by op (`profile`).
 
-`python -m dropviz.bench --end-to-end [--backend reference]` times whole processes instead
+`python -m dropviz bench --end-to-end [--backend reference]` times whole processes instead
 (`end_to_end`): `python -m dropviz run --preset source --epochs 4000`, minus a 1-iteration run,
 against the source's loop run as a process.
 """
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
@@ -382,6 +383,7 @@ def end_to_end(iterations: int = 4000, repeats: int = 3, backend: str = "auto") 
                 cpu[key] = min(cpu.get(key, float("inf")), now.ru_utime + now.ru_stime - used.ru_utime - used.ru_stime)
     lab = best[f"dropviz {iterations}"] - best["dropviz 1"]
     lab_cpu = cpu[f"dropviz {iterations}"] - cpu["dropviz 1"]
+    lab_cpu = lab_cpu if lab_cpu > 0 else math.nan  # too few iterations to tell from the start-up
     return {"seconds": best, "cpu_seconds": cpu, "backend": backend, "iterations": iterations,
             "lab_training_seconds": lab, "source_process_vs_lab": best[f"source {iterations}"] / lab,
             "source_training_vs_lab": (best[f"source {iterations}"] - best["source 1"]) / lab,
@@ -390,6 +392,9 @@ def end_to_end(iterations: int = 4000, repeats: int = 3, backend: str = "auto") 
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.end_to_end:
+        print_end_to_end(args.iterations, args.repeats or 3, args.backend)
+        return 0
     if args.paced:
         torch.set_num_threads(1)
         probes = paced_capacity()
@@ -399,7 +404,7 @@ def main(args: argparse.Namespace) -> int:
         kept = [r for r, share, _ in probes if share >= 0.95]
         print(f"one core keeps {max(kept, default=0)} paced default runs at full pace (training and snapshots)")
         return 0
-    result = measure(args.threads, args.repeats, args.seconds)
+    result = measure(args.threads, args.repeats or 7, args.seconds)
     print(report(result))
     if args.profile:
         print("\n" + profile())
@@ -410,16 +415,10 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m dropviz.bench --end-to-end [--backend reference]
-    parser = argparse.ArgumentParser(description="end-to-end: the lab's `run` as a process against the source's loop")
-    parser.add_argument("--end-to-end", action="store_true", required=True)
-    parser.add_argument("--iterations", type=int, default=4000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--backend", choices=("auto", "fused", "reference"), default="auto")
-    options = parser.parse_args()
-    r = end_to_end(options.iterations, options.repeats, options.backend)
+def print_end_to_end(iterations: int, repeats: int, backend: str) -> None:
+    r = end_to_end(iterations, repeats, backend)
     for key, seconds in r["seconds"].items():
-        print(f"{key:>15s} iterations: {seconds:6.2f} s, {r['cpu_seconds'][key]:6.2f} CPU-s (best of {options.repeats})")
+        print(f"{key:>15s} iterations: {seconds:6.2f} s, {r['cpu_seconds'][key]:6.2f} CPU-s (best of {repeats})")
     print(f"dropviz run ({r['backend']} backend), {r['iterations']} minus 1 iterations: {r['lab_training_seconds']:.2f} s; "
           f"the source's process takes {r['source_process_vs_lab']:.2f}× that, its {r['iterations']} minus 1 "
           f"iterations {r['source_training_vs_lab']:.2f}× (in CPU seconds: {r['cpu_source_process_vs_lab']:.2f}× and "

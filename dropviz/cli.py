@@ -521,13 +521,20 @@ def _add_bench_parser(sub) -> None:
     bench_p = sub.add_parser("bench", help="training speed: batched pair and sweep vs a plain PyTorch loop")
     bench_p.add_argument("--threads", type=int, default=None,
                          help="torch.set_num_threads for every case (default: torch's own, from OMP_NUM_THREADS or the cores)")
-    bench_p.add_argument("--repeats", type=int, default=7, help="timed repeats per case; the best is reported, the median beside it")
+    bench_p.add_argument("--repeats", type=int, default=None,
+                         help="timed repeats per case (default 7; with --end-to-end, of each process: 3); the best is reported")
     bench_p.add_argument("--seconds", type=float, default=0.25, help="length of one timed repeat of one case")
     bench_p.add_argument("--json", metavar="FILE", help="also write every figure to FILE as JSON")
     bench_p.add_argument("--paced", action="store_true",
                          help="instead: how many runs paced for watching one core keeps at full pace (about a minute)")
     bench_p.add_argument("--profile", action="store_true",
                          help="then show where an iteration of the pair and of the sweep spends its time, op by op")
+    bench_p.add_argument("--end-to-end", action="store_true",
+                         help="instead: `dropviz run --preset source` as a whole process (N iterations minus 1) against "
+                              "the source's loop as a process (best of 3)")
+    bench_p.add_argument("--iterations", type=int, default=4000, help="with --end-to-end: N")
+    bench_p.add_argument("--backend", choices=("auto", "fused", "reference"), default="auto",
+                         help="with --end-to-end: the training step the lab's run uses")
     bench_p.set_defaults(func=cmd_bench)
 
 

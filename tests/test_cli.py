@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import fields
 from pathlib import Path
 
@@ -206,6 +207,22 @@ def test_bench_measures_every_case(tmp_path, capsys):
     assert r["pair_vs_reference"] > 0 and r["sweep_vs_pair"] > 0
     assert all(case["weights_finite_after_timing"] for case in r["cases"].values()) and "WARNING" not in out
 
+
+def test_bench_end_to_end_times_whole_processes(monkeypatch, capsys):
+    """`bench --end-to-end` runs the lab's `run` and the source's loop as processes (here faked: the
+    processes are the slow part) and prints the lab's N-minus-1 time and both ratios."""
+    calls = []
+    def fake_run(command, **kw):
+        calls.append((command, kw.get("env", {})))
+        time.sleep(0.05 if "50" in command else 0.01)  # N iterations take longer than 1
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    assert run_cli("bench", "--end-to-end", "--iterations", "50", "--repeats", "1", "--backend", "reference") == 0
+    out = capsys.readouterr().out
+    assert "dropviz run (reference backend), 50 minus 1 iterations" in out
+    lab = [c for c, _ in calls if "dropviz" in c]
+    assert [c[c.index("--epochs") + 1] for c in lab] == ["50", "1"]
+    assert all(env["DROPVIZ_BACKEND"] == "reference" for _, env in calls)
 
 def test_bench_profile_shows_where_the_time_goes():
     text = bench.profile(iterations=5, top=3)
