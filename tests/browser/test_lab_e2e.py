@@ -142,7 +142,9 @@ def test_default_page_shows_all_charts_without_errors(open_lab):
     assert sorted(keys) == sorted(KEYS)
     traces = {k: int(lab.page.get_attribute(f'{CHART}[data-key="{k}"]', "data-traces")) for k in KEYS}
     assert all(n >= 1 for n in traces.values()), traces
-    assert traces["loss"] == 4, traces  # train and test loss of both models
+    lines = lab.page.eval_on_selector(f'{CHART}[data-key="loss"]',  # not the legend's train/test key
+                                      "d => d._fullData.filter((t) => !t.legendgroup.startsWith('key-')).length")
+    assert lines == 4, (lines, traces)  # train and test loss of both models
     assert lab.page.get_by_role("heading", name="dropviz: a live dropout lab").is_visible()
     # the defaults are the source demo
     assert lab.slider("Drop probability p").input_value() == "0.5"
