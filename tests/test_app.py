@@ -1,8 +1,15 @@
-"""The lab page under Streamlit's AppTest: real script runs, real background training."""
+"""The lab page under Streamlit's AppTest: real script runs, real background training.
+
+AppTest has no web server and no browser: the page draws what it draws under `streamlit run`, and
+these tests read what it sends to the chart module (live_chart.py): each chart's payload as of the
+script run, the stream's start (where, after which version) and the status line's texts. The
+stream itself, and live_chart.js drawing the status line, are the browser tests' (tests/browser/).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -40,27 +47,53 @@ def viewer_config(at: AppTest) -> LabConfig:
     return job.config
 
 
+def payloads(at: AppTest) -> list[dict]:
+    """What the page sent to the chart module (live_chart.py's component): the plotly.js preloader,
+    a payload per chart, the stream's start and the status line's texts."""
+    return [json.loads(el.proto.bytes or el.proto.json) for el in at.get("bidi_component")]
+
+
+def chart_payloads(at: AppTest) -> dict[str, dict]:
+    """Each chart's whole payload as this script run sent it (its figure, version, height), by key."""
+    return {p["key"]: p for p in payloads(at) if "key" in p}
+
+
 def charts(at: AppTest) -> dict[str, dict]:
-    """The figures sent to the live chart components, by chart key."""
-    out = {}
-    for el in at.get("bidi_component"):
-        payload = json.loads(el.proto.bytes or el.proto.json)
-        if "figure" in payload:  # not the plotly.js preloader
-            out[payload["key"]] = payload["figure"]
-    return out
+    """The figures sent to the live chart components, by chart key (not the empty placeholders
+    a page draws before its run's first snapshot)."""
+    return {key: p["figure"] for key, p in chart_payloads(at).items() if "figure" in p}
+
+
+def stream(at: AppTest) -> dict | None:
+    """Where the page's charts fetch their newer frames: the stream element's data."""
+    return next((p for p in payloads(at) if "stream" in p), None)
+
+
+def status(at: AppTest) -> dict | None:
+    """The status line's texts and numbers (page.status_texts), as live_chart.js gets them."""
+    return next((p["status"] for p in payloads(at) if "status" in p), None)
 
 
 def wait_for_iteration(at: AppTest, at_least: int, timeout: float = 20) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         at.run()
-        status = [m.value for m in at.markdown if m.value.startswith("**Iteration")]
-        if status:
-            it = int(status[0].split("**")[1].split()[1].replace(",", ""))
-            if it >= at_least:
-                return it
+        line = status(at)
+        if line is not None and line["it"] >= at_least:
+            return line["it"]
         time.sleep(0.3)
     raise AssertionError(f"the run did not reach iteration {at_least} in {timeout} s")
+
+
+def wait_for_the_end(at: AppTest, timeout: float = 30) -> dict:
+    """Rerun until the stream says the run has ended (no newer frame will come); its data."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        at.run()
+        if (started := stream(at)) is not None and started["final"]:
+            return started
+        time.sleep(0.3)
+    raise AssertionError(f"the run did not end in {timeout} s: {stream(at)}")
 
 
 def test_defaults_render_without_exception_and_start_training():
@@ -227,10 +260,12 @@ def test_a_paused_run_says_paused_and_no_speed_of_showing():
     wait_for_iteration(at, 1)
     at.button(key="b_pause").click().run()
     wait_for_iteration(at, 1)
-    line = next(m.value for m in at.markdown if m.value.startswith("**Iteration"))
-    # right after where it stands, the state: not the replay's iterations/s first (the old line read
+    line = status(at)
+    # live_chart.js puts the state right after where it stands (head, state, tail): the state is
+    # "paused", and nothing after it is the replay's iterations/s (the old line read
     # "… · 1,550 iterations/s · device: cpu · paused")
-    assert line.split("**")[2].startswith(" · paused") and "shown at" not in line, line
+    assert line["paused"] and line["paused_text"] == " · paused", line
+    assert "shown at" not in line["tail"], line
 
 
 def test_a_flat_prediction_is_named_as_collapsed():
@@ -295,3 +330,52 @@ def test_the_seeds_widget_sets_the_runs_number_of_seeds_and_a_preset_keeps_it():
     config = viewer_config(at)
     assert (config.dataset, config.n_seeds) == (PRESETS["classroom"]["dataset"], 3)
     assert at.selectbox(key="w_preset").value == "classroom"  # 3 seeds of the Classroom preset are still it
+
+
+def test_a_script_run_sends_the_charts_of_the_frame_the_stream_goes_on_from():
+    """Every chart's payload is of one frame, the one the stream starts after, so the browser asks
+    only for newer ones; the status line's numbers are of that frame or an earlier one."""
+    at = open_page(epochs="3000", width="8", seed="21")
+    wait_for_iteration(at, 20)
+    started, sent = stream(at), chart_payloads(at)
+    viewer = at.session_state["dropviz_viewer"]
+    assert started["stream"] == f"/dropviz/frames/{viewer}"  # server.py's route, as the browser fetches it
+    assert started["charts"].split(",") == list(sent) == ["fit", "loss", "masks", "norms", "hist", "seeds"]
+    assert (started["lang"], started["big"], started["final"]) == ("en", False, False)
+    assert {p["version"] for p in sent.values()} == {started["after"]}, (started, [p["version"] for p in sent.values()])
+    line = status(at)
+    assert line["version"] <= started["after"] and line["run"] == "running" and not line["paused"]
+    assert line["head"] == "Iteration {it} / {total}" and line["total"] == 3000  # live_chart.js fills it in
+
+
+def test_a_finished_run_ends_the_stream_and_offers_its_downloads():
+    """The last frame: the stream has nothing more to fetch, the status says finished, and the
+    page of a finished run has the loss history, the run's settings and metrics, and the PyTorch
+    script to download."""
+    at = open_page(epochs="61", width="8", snapshot_every="20")
+    started = wait_for_the_end(at)
+    assert {p["version"] for p in chart_payloads(at).values()} == {started["after"]}
+    line = status(at)
+    assert (line["run"], line["it"], line["total"], line["finished"]) == ("done", 61, 61, " · finished")
+    downloads = {d.proto.label: d for d in at.get("download_button")}
+    assert list(downloads) == ["Loss history (CSV)", "Settings and metrics (JSON)", "PyTorch script (.py)"]
+    assert not at.exception
+
+
+def test_the_status_line_and_the_stream_are_in_the_pages_language():
+    at = open_page(lang="zh", epochs="3000", width="8", seed="22")
+    wait_for_iteration(at, 1)
+    zh, line = catalog("zh"), status(at)
+    assert (line["head"], line["pace"], line["paused_text"]) == (zh["lab.status_head"], zh["lab.pace"], zh["lab.paused"])
+    assert "设备" in line["tail"] and "device" not in line["tail"]
+    assert stream(at)["lang"] == "zh"
+    layout = json.dumps(charts(at)["loss"]["layout"], ensure_ascii=False)
+    assert re.search(r"[\u4e00-\u9fff]", layout) and "Loss: train vs test" not in layout, layout[:300]
+
+
+def test_a_classroom_link_that_hides_the_extra_charts_streams_only_the_fit_and_the_loss():
+    at = open_page(hide="charts_extra", big="1", epochs="3000", width="8", seed="23")
+    wait_for_iteration(at, 1)
+    assert list(chart_payloads(at)) == ["fit", "loss"]
+    started = stream(at)
+    assert started["charts"] == "fit,loss" and started["big"] is True

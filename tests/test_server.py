@@ -60,6 +60,22 @@ def test_routes_and_the_urls_handed_to_the_page_share_server_base_url_path(monke
     assert server.frames_url(VIEWER) == f"/class/dropviz/frames/{VIEWER}"
 
 
+def test_a_page_without_the_routes_names_the_frames_url_they_would_have(monkeypatch):
+    """AppTest's page (no routes made in its process) streams the way a served one does: its frames
+    URL is the route's, under server.baseUrlPath, though nothing fetches it there."""
+    from streamlit import config
+
+    monkeypatch.setattr(assets, "_prefix", None)
+    before = config.get_option("server.baseUrlPath")
+    config.set_option("server.baseUrlPath", "/class/")
+    try:
+        url = server.frames_url(VIEWER)
+    finally:
+        config.set_option("server.baseUrlPath", before)
+    assert url == f"/class/dropviz/frames/{VIEWER}" and not assets.served()
+    assert server.frames_url(VIEWER) == f"/dropviz/frames/{VIEWER}"  # no base path: at the root
+
+
 def test_an_asset_comes_gzipped_once_with_a_year_of_caching(client):
     name = assets.add(b"console.log('dropviz');" * 100, ".js")
     r = client.get(f"{assets.ROUTE}/{name}", headers={"Accept-Encoding": "gzip"})

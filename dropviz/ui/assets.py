@@ -14,6 +14,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+import streamlit as st
+
 ROUTE = "/dropviz/asset"  # + "/<name>"; server.py serves it, with server.baseUrlPath in front
 
 # plotly.js with only the trace types our figures draw (scatter, bar, heatmap): 1.26 MB, where
@@ -72,16 +74,21 @@ def serve_under(prefix: str) -> None:
 
 
 def served() -> bool:
-    """Whether this process serves dropviz's routes (it does under `streamlit run app.py`; AppTest
-    and other scripts do not, and then the charts fall back to Streamlit's own file serving)."""
+    """Whether this process serves the asset route (it does under `streamlit run app.py`; AppTest
+    and other scripts, such as tests/browser/live_chart_demo.py, do not): live_chart.py then hands
+    out its files through Streamlit's component file serving instead. The lab page does not ask:
+    it draws its charts the same way either way."""
     return _prefix is not None
 
 
 def base() -> str:
-    """The routes' path prefix ("" or "/something"): server.baseUrlPath when they were made."""
-    if _prefix is None:
-        raise RuntimeError("dropviz's routes are not served in this process (see served())")
-    return _prefix
+    """The routes' path prefix ("" or "/something"): server.baseUrlPath when they were made, or
+    where they would be made (a page run without the routes, AppTest's, still names its frames
+    URL; nothing fetches it there)."""
+    if _prefix is not None:
+        return _prefix
+    path = str(st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"/{path}" if path else ""
 
 
 def url(name: str) -> str:

@@ -12,8 +12,9 @@ Assets: plotly.js (a 1.26 MB bundle of the traces we draw, see assets.py), the c
 and layout templates (Streamlit's default one is ~4 kB) are files the JS fetches
 once per page, never data riding along with every frame. Under `streamlit run
 app.py` server.py serves them from memory, gzipped once and cached by the
-browser. Elsewhere (AppTest, test pages) they are served by registering their
-directories as v1 component paths, at ``/component/<name>/...``.
+browser. A script run without dropviz's routes (tests/browser/live_chart_demo.py,
+AppTest) gets them by registering their directories as v1 component paths, at
+``/component/<name>/...``: only these URLs differ, never what the page draws.
 
 Streaming: `stream()` tells the page's chart module where to fetch newer frames
 of every chart (server.py's frames route); each frame then redraws the charts by

@@ -2,11 +2,12 @@
 
 Follow a slider: controls.top_bar()/sidebar() store it in session_state, controls.read_config()
 makes the LabConfig, runner.watch() starts (or joins) the background job that runs
-train.run(config), and the charts show figures.*(runner.latest()). Under `streamlit run app.py` the
-charts and the status line's live part (iteration, progress, pace) then stream their newer frames
-from server.py's frames route, five a second, drawn by live_chart.js; a fragment reruns only every
-few seconds (and when the run pauses or ends) for what the numbers say. Elsewhere (AppTest) the
-fragment redraws the status and the charts itself.
+train.run(config), and the charts show figures.*(runner.latest()). Each script run draws the charts
+and the status line as they are now; then they stream their newer frames (the charts, and the status
+line's iteration, progress and pace) from server.py's frames route, five a second, drawn by
+live_chart.js. A fragment reruns only every few seconds (and when the run pauses or ends) for what
+the numbers say. One path: AppTest, which has no web server and no browser, gets the same elements
+and reads their first payloads; the browser tests (tests/browser/) cover the stream.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from ..config import LabConfig
 from ..export import pytorch_script
 from ..budget import budget_problem
 from ..seeds import preset_sentence
-from ..runner import FRAME_INTERVAL, Job, Queued, Runner
+from ..runner import Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from ..verdict import verdict_text
-from . import assets, controls, live_chart
+from . import controls, live_chart
 from .common import big, get_runner, hidden, lang, refusal_text, run_error_text, t, viewer_id
 from .lab_charts import CHARTS, chart_height, encoded_charts
 from .frames_route import frames_url
@@ -64,12 +65,10 @@ def render() -> None:
     runner, viewer = get_runner(), viewer_id()
     job = _act(runner, viewer, config, pressed)
     live = not job.finished and job.control.busy
-    streaming = assets.served()
     # Paused: poll slowly anyway, so the lease of the paused run does not run out.
-    every = poll_interval(runner, streaming) if live else (PAUSED_POLL if not job.finished else None)
-    st.fragment(_live_view, run_every=every)(config, live, every, charts=not streaming)
-    if streaming:
-        _streamed_charts(runner, viewer, config, live)
+    every = poll_interval(runner) if live else (PAUSED_POLL if not job.finished else None)
+    st.fragment(_live_view, run_every=every)(config, live, every)
+    _streamed_charts(runner, viewer, config, live)
     if not hidden("explain"):
         _explain(config)
 
@@ -100,20 +99,19 @@ def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) ->
     return runner.job_of(viewer)
 
 
-def poll_interval(runner: Runner, streaming: bool = False) -> float:
+def poll_interval(runner: Runner) -> float:
     """Seconds between reruns of the live fragment, slower when a class shares the server.
 
     One server process manages about RERUNS_PER_SECOND script reruns (measured with
-    tests/load/load_test.py); past that, everyone's updates stall. Without the chart stream
-    every chart frame is such a rerun, five a second; with it (server.py) the charts and the status
-    line's counter stream, and the reruns only refresh the verdict, every STATUS_INTERVAL.
+    tests/load/load_test.py); past that, everyone's updates stall. The charts and the status
+    line's counter stream (server.py), so the reruns only refresh the verdict, every STATUS_INTERVAL.
     """
-    return max(STATUS_INTERVAL if streaming else FRAME_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
+    return max(STATUS_INTERVAL, runner.stats()["viewers"] / RERUNS_PER_SECOND)
 
 
-def _live_view(config: LabConfig, live: bool, every: float | None = None, charts: bool = True) -> None:
-    """Status (and charts, unless they stream); while `live` this reruns on a timer, and redraws
-    once without it at the end."""
+def _live_view(config: LabConfig, live: bool, every: float | None = None) -> None:
+    """The status line and what the numbers say; while `live` this reruns on a timer, and reruns
+    the page once without it at the end."""
     runner, viewer = get_runner(), viewer_id()
     job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
@@ -131,14 +129,10 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None, charts
         elif snap is None:
             st.info(t("lab.starting"))
         else:
-            _status(snap, job, streamed=not charts)
-    if charts and (shown := _shown(snap, None)) is not None:
-        _charts(shown)
-    if charts and isinstance(snap, Snapshot) and not live:
-        _downloads(snap, config)
+            _status(snap, job)
     if live and (job.finished or not job.control.busy):
         st.rerun(scope="app")  # the run stopped: redraw once without the timer
-    if live and every and abs(poll_interval(runner, not charts) - every) > 0.5 * every:
+    if live and every and abs(poll_interval(runner) - every) > 0.5 * every:
         st.rerun(scope="app")  # the class grew or shrank: start the timer again at the new pace
 
 
@@ -191,17 +185,10 @@ def _count(x: float) -> str:
     return f"{x:,.0f}"
 
 
-def _status(snap: Snapshot, job: Job, streamed: bool = False) -> None:
-    frame = get_runner().frame(viewer_id()) if streamed else None
-    texts = status_texts(snap, job, frame.version if frame is not None else None)
-    if streamed:  # drawn and moved on by live_chart.js with every frame
-        live_chart.status(texts)
-    else:
-        state = (texts["finished"] if snap.finished else texts["paused_text"] if texts["paused"]
-                 else texts["pace"].format(pace=_count(texts["rate"])))
-        head = texts["head"].format(it=_count(snap.iteration), total=_count(snap.total))
-        st.markdown(f"**{head}**" + state + texts["tail"])
-        st.progress(snap.iteration / max(snap.total, 1))
+def _status(snap: Snapshot, job: Job) -> None:
+    frame = get_runner().frame(viewer_id())
+    # drawn, and moved on with every streamed frame, by live_chart.js
+    live_chart.status(status_texts(snap, job, frame.version if frame is not None else None))
     if snap.device_note:
         # devices.py's one note: CUDA asked for, the CPU used (anything else it may say, as it is)
         st.caption(t("lab.device_note") if job.config.device == "cuda" and snap.device == "cpu" else snap.device_note)

@@ -13,8 +13,8 @@ with `routes()` and `middleware()` from here:
 and a script tag in the page's head (`middleware`), so plotly.js loads and runs while the browser
 is still fetching Streamlit's own scripts. Both routes sit under server.baseUrlPath, like Streamlit's.
 
-Without this server (AppTest, or another script) `assets.served()` is False and the page falls
-back to Streamlit's own means: component file serving, and a script rerun per chart frame.
+Without this server (AppTest, or another script) `assets.served()` is False and the chart assets
+come through Streamlit's component file serving; the lab page is the same, its stream unfetched.
 """
 
 from __future__ import annotations

@@ -318,3 +318,17 @@ def test_malformed_link_is_clamped_with_a_warning(open_lab):
     assert "banana" not in lab.page.url and "width=1" in lab.page.url  # the address bar is corrected
     assert lab.page.get_by_text("Traceback").count() == 0
     lab.assert_clean()
+
+
+def test_a_finished_run_ends_its_stream_with_the_page_of_a_finished_run(open_lab):
+    """The stream brings the run's last frame: the charts and the status line show the end, and the
+    page of a finished run follows (its downloads, the verdict's conclusion, no longer 'so far')."""
+    lab = open_lab("width=32&epochs=400&seed=18")
+    lab.wait(f"() => ({STATUS_JS})()?.text.includes('finished')", timeout_s=40)
+    assert lab.status()["it"] == 400
+    lab.wait("() => (" + LOSS_JS + ")()?.last === 400")
+    for label in ("Loss history (CSV)", "Settings and metrics (JSON)", "PyTorch script (.py)"):
+        lab.page.get_by_role("button", name=label).wait_for(timeout=15_000)
+    lab.page.get_by_text("Final test loss on this one seed").first.wait_for(timeout=15_000)  # verdict.final_one
+    assert lab.page.get_by_text("So far", exact=False).count() == 0
+    lab.assert_clean()
