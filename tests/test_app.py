@@ -379,3 +379,25 @@ def test_a_classroom_link_that_hides_the_extra_charts_streams_only_the_fit_and_t
     assert list(chart_payloads(at)) == ["fit", "loss"]
     started = stream(at)
     assert started["charts"] == "fit,loss" and started["big"] is True
+
+
+FAILING_FRAGMENT = """
+import streamlit as st
+from dropviz.ui.common import fragment
+
+def failing():
+    raise RuntimeError("OrderedDict mutated during iteration")
+
+fragment(failing, run_every=None)()
+st.write("the rest of the page")
+"""
+
+
+def test_a_failing_fragment_says_one_sentence_and_logs_the_traceback(caplog):
+    """A timed fragment rerun runs outside the page's guard: its failure must not reach the student
+    as Streamlit's error box (a 60-student load test showed one)."""
+    at = AppTest.from_string(FAILING_FRAGMENT, default_timeout=30).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [catalog("en")["app.page_error"]]
+    assert any(m.value == "the rest of the page" for m in at.markdown)
+    assert "OrderedDict mutated during iteration" in caplog.text

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 import threading
 import uuid
@@ -19,6 +21,23 @@ HIDEABLE = ("preset", "p", "width", "epochs", "buttons", "advanced", "explain", 
 
 _runner: Runner | None = None
 _runner_lock = threading.Lock()
+
+
+log = logging.getLogger("dropviz")
+
+
+def fragment(body, run_every: float | None = None):
+    """st.fragment(body, run_every=…), guarded: a timed rerun runs outside the page's own guard
+    (app._guarded), so a failure there would show the student Streamlit's error box; here it is
+    logged with its traceback and the fragment says one sentence instead."""
+    @functools.wraps(body)  # Streamlit tells fragments apart by their function
+    def guarded(*args, **kwargs):
+        try:
+            body(*args, **kwargs)
+        except Exception:  # st.rerun / st.stop are BaseExceptions and pass through
+            log.exception("dropviz: the fragment %s failed", body.__qualname__)
+            st.error(t("app.page_error"))
+    return st.fragment(guarded, run_every=run_every)
 
 
 def get_runner() -> Runner:

@@ -27,7 +27,7 @@ from ..runner import Job, Queued, Runner
 from ..train import Snapshot, final_metrics
 from ..verdict import verdict_text
 from . import controls, live_chart
-from .common import big, get_runner, hidden, lang, refusal_text, run_error_text, t, viewer_id
+from .common import big, fragment, get_runner, hidden, lang, refusal_text, run_error_text, t, viewer_id
 from .lab_charts import CHARTS, chart_height, encoded_charts
 from .frames_route import frames_url
 
@@ -67,7 +67,7 @@ def render() -> None:
     live = not job.finished and job.control.busy
     # Paused: poll slowly anyway, so the lease of the paused run does not run out.
     every = poll_interval(runner) if live else (PAUSED_POLL if not job.finished else None)
-    st.fragment(_live_view, run_every=every)(config, live, every)
+    fragment(_live_view, run_every=every)(config, live, every)
     _streamed_charts(runner, viewer, config, live)
     if not hidden("explain"):
         _explain(config)

@@ -12,7 +12,7 @@ from ...config import LabConfig, Setting
 from ...lessons.experiment import Experiment, Result
 from ...runner import Queued
 from .. import controls, urlstate
-from ..common import big, get_runner, hidden, run_error_text, t, viewer_id
+from ..common import big, fragment, get_runner, hidden, run_error_text, t, viewer_id
 
 FRAME = 0.5  # seconds between redraws of a running lesson experiment
 
@@ -94,7 +94,7 @@ def computed(spec: Experiment) -> Any | None:
     if job.error:
         st.error(run_error_text(job.error))
         return None
-    st.fragment(_await, run_every=FRAME)(spec)
+    fragment(_await, run_every=FRAME)(spec)
     return None
 
 
@@ -114,7 +114,7 @@ def live(spec: Any, draw: Callable[[Any, bool], None], page: str) -> None:
     """Watch `spec` in the shared runner and call draw(snapshot, live) on a timer until the job ends."""
     job = get_runner().watch(viewer_id(), spec)
     running = not job.finished
-    st.fragment(_frame, run_every=FRAME if running else None)(spec, draw, page, running)
+    fragment(_frame, run_every=FRAME if running else None)(spec, draw, page, running)
 
 
 def _frame(spec: Any, draw: Callable[[Any, bool], None], page: str, running: bool) -> None:
