@@ -56,7 +56,6 @@ from tests.streamlit_server import StreamlitServer
 
 REPO = Path(__file__).resolve().parents[2]
 LIVE_CHART = "dropviz.live_chart"
-STATUS = re.compile(r"\*\*[^*\d]*?([\d,]+)\s*/\s*([\d,]+)\*\*")  # "**Iteration 120 / 2,000**"
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 ERROR, INFO = 1, 3  # Alert.Format
 
@@ -316,9 +315,13 @@ class Viewer:
     def _element(self, el) -> None:
         s = self.stats
         kind = el.WhichOneof("type")
-        if kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART \
-                and b'"stream"' in (el.bidi_component.bytes or el.bidi_component.json.encode()):
-            self._follow(json.loads(el.bidi_component.json or el.bidi_component.bytes))
+        raw = (el.bidi_component.bytes or el.bidi_component.json.encode()) if kind == "bidi_component" else b""
+        if kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART and b'"stream"' in raw:
+            self._follow(json.loads(raw))
+        elif kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART and b'"status"' in raw:
+            status = json.loads(raw)["status"]  # page.status_texts: the status line live_chart.js draws
+            self._run_iteration = int(status["it"])
+            s.iteration, s.total = self._run_iteration, int(status["total"])
         elif kind == "bidi_component" and el.bidi_component.component_name == LIVE_CHART:
             s.chart_elements += 1
             self._run_charts += 1
@@ -326,11 +329,6 @@ class Viewer:
             if s.first_chart_s is None and b'"figure"' in payload:
                 s.first_chart_s = time.monotonic() - self._t0
                 self.first_chart.set()
-        elif kind == "markdown":
-            m = STATUS.search(el.markdown.body)
-            if m:
-                self._run_iteration = int(m[1].replace(",", ""))
-                s.iteration, s.total = self._run_iteration, int(m[2].replace(",", ""))
         elif kind == "exception":
             s.exceptions += 1
             s.exception_text = s.exception_text or f"{el.exception.type}: {el.exception.message}"[:300]
