@@ -297,18 +297,26 @@ def paced_share(runs: int, seconds: float = 6.0, warm: float = 2.0) -> tuple[flo
     config = LabConfig(epochs=20_000, device="cpu")  # outlasts the measurement
     pace = config.snapshot_every / FRAME_INTERVAL  # iterations per second at the watching pace
     scheduler = Scheduler(workers=1, cpu_capacity=float("inf"))
-    iterations = [0] * runs
+    # Each run's frames as (time, iteration): a rate from its first to its last frame in the window
+    # is exact, where counting iterations between two instants would be off by a frame's worth
+    # (up to MAX_FRAME_STRIDE × 20 iterations when many runs make frames thin out).
+    frames: list[list[tuple[float, int]]] = [[] for _ in range(runs)]
     for i in range(runs):
         control = Control(frame_interval=FRAME_INTERVAL)
-        record = lambda snap, i=i: iterations.__setitem__(i, snap.iteration)
+        record = lambda snap, i=i: frames[i].append((time.monotonic(), snap.iteration))
         scheduler.submit(Task(run(config.with_(p=round(0.005 + 0.01 * (i % 60), 3), seed=i), control), control,
                               record, lambda error: None, cores=0.0))
     time.sleep(warm)
-    before, cpu0, t0 = list(iterations), time.process_time(), time.monotonic()
+    cpu0, t0 = time.process_time(), time.monotonic()
     time.sleep(seconds)
-    after, cpu1, t1 = list(iterations), time.process_time(), time.monotonic()
+    cpu1, t1 = time.process_time(), time.monotonic()
     scheduler.shutdown()
-    slowest = min(b - a for a, b in zip(before, after)) / (t1 - t0)
+
+    def rate(seen: list[tuple[float, int]]) -> float:
+        inside = [(t, it) for t, it in seen if t0 <= t <= t1]
+        return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]) if len(inside) > 1 else 0.0
+
+    slowest = min(rate(seen) for seen in frames)
     return slowest / pace, (cpu1 - cpu0) / (t1 - t0)
 
 
