@@ -200,7 +200,7 @@ def _seeds_verdict(snap) -> str:
     from .verdict import loss, over_seeds
 
     v = over_seeds(snap)
-    return (f"Dropout had the lower test loss on {v.lower} of {v.n} seeds (median {loss(v.median_p)} with "
+    return (f"Dropout had the lower test loss on {v.wins} of {v.n} seeds (median {loss(v.median_p)} with "
             f"p = {v.p:g} vs {loss(v.median_p0)} with p = 0).")
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import itertools
 import math
-import statistics
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import PRESET_OVER_SEEDS, PRESETS, ConfigError, LabConfig, preset
 from .control import Control
 from .train import Snapshot, sweep
-from .verdict import dropout_lower
+from .verdict import PairsOverSeeds, ranked_median
 
 VIEW_ONLY = ("snapshot_every", "mc_samples", "device")  # how a run is watched, not what it learns
 SEEDS = tuple(range(11, 31))  # the seeds of the preset figures (PRESET_OVER_SEEDS), as in DESIGN.md
@@ -28,8 +27,9 @@ HOLDS_RATIO = 0.6  # … and a median test loss at most 0.6 × that of p = 0
 
 
 @dataclass(frozen=True)
-class SeedTally:
-    """Final eval-mode test MSE of the p = 0 and the dropout model of one setting, seed by seed."""
+class SeedTally(PairsOverSeeds):
+    """Final eval-mode test MSE of the p = 0 and the dropout model of one setting, seed by seed: n,
+    lower_by_seed, wins and the medians as the page's verdict counts them (verdict.PairsOverSeeds)."""
 
     label: str  # e.g. "classroom preset" or "classroom, n_points=10, noise=0.5"
     config: LabConfig  # the dropout model's p is config.p
@@ -38,36 +38,16 @@ class SeedTally:
     test_p: tuple[float, ...]  # (seeds,) the dropout model's
 
     @property
-    def n(self) -> int:
-        return len(self.seeds)
-
-    @property
-    def lower(self) -> tuple[bool, ...]:
-        """Per seed: did dropout end with the lower test loss? A diverged dropout model never does."""
-        return tuple(dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
-
-    @property
-    def wins(self) -> int:
-        return sum(self.lower)
-
-    @property
-    def median_p0(self) -> float:
-        return _median(self.test_p0)
-
-    @property
-    def median_p(self) -> float:
-        return _median(self.test_p)
-
-    @property
     def median_ratio(self) -> float:
-        """Median over seeds of dropout's test loss / p = 0's (not the ratio of the medians)."""
-        return _median([d / b if b > 0 else math.nan for b, d in zip(self.test_p0, self.test_p)])
+        """Median over seeds of dropout's test loss / p = 0's (not the ratio of the medians). A seed whose
+        p = 0 model diverged and dropout's did not counts 0; one where dropout diverged, the highest."""
+        return ranked_median([_ratio(b, d) for b, d in zip(self.test_p0, self.test_p)])
 
     def fewest_wins(self, window: int) -> int:
         """The fewest seeds with dropout lower in any `window` consecutive seeds of the list."""
         if not 1 <= window <= self.n:
             raise ConfigError(f"window={window}: must be between 1 and the number of seeds ({self.n})")
-        lower = self.lower
+        lower = self.lower_by_seed
         return min(sum(lower[i:i + window]) for i in range(self.n - window + 1))
 
     def holds(self) -> bool:
@@ -164,9 +144,10 @@ def preset_sentence(name: str, t: Callable[..., str]) -> str:
              a=f"{fig['median_p']:.3f}", b=f"{fig['median_p0']:.3f}", ratio=f"{fig['median_ratio']:.2f}")
 
 
-def _median(values: Sequence[float]) -> float:
-    """The median, or NaN when any value is not finite (a diverged model) or there are none."""
-    return statistics.median(values) if values and all(math.isfinite(v) for v in values) else math.nan
+def _ratio(p0: float, p: float) -> float:
+    if math.isfinite(p0) and math.isfinite(p) and p0 > 0:
+        return p / p0
+    return 0.0 if math.isfinite(p) and not math.isfinite(p0) else math.inf
 
 
 def _round3(value: float) -> float:

@@ -20,26 +20,50 @@ from .train import Snapshot
 Text = Callable[..., str]
 
 
-@dataclass(frozen=True)
-class SeedVerdict:
-    """Each seed's pair at one snapshot: the charted seed first, then seed + 1, …"""
+class PairsOverSeeds:
+    """The p = 0 and the dropout model's test loss, seed by seed (NaN or inf: that model diverged), and
+    what both the page's verdict (SeedVerdict) and the `seeds` command's tally (seeds.SeedTally) count
+    on them, by one rule: a diverged loss ranks above every finite one. Subclasses are dataclasses
+    with the fields `seeds`, `test_p0` and `test_p`."""
 
-    p: float  # the dropout model's drop probability
     seeds: tuple[int, ...]  # (n,)
-    test_p0: tuple[float, ...]  # (n,) the p = 0 model's test loss (NaN or inf: it diverged)
+    test_p0: tuple[float, ...]  # (n,) the p = 0 model's test loss
     test_p: tuple[float, ...]  # (n,) the dropout model's
-    iteration: int
-    total: int
-    final: bool  # every iteration done: a conclusion, not "so far"
 
     @property
     def n(self) -> int:
         return len(self.seeds)
 
     @property
-    def lower(self) -> int:
-        """Seeds on which dropout had the strictly lower test loss; a diverged model counts as the worse."""
-        return sum(dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
+    def lower_by_seed(self) -> tuple[bool, ...]:
+        """Per seed: did dropout end with the strictly lower test loss? A diverged dropout model never does."""
+        return tuple(dropout_lower(b, d) for b, d in zip(self.test_p0, self.test_p))
+
+    @property
+    def wins(self) -> int:
+        """Seeds on which dropout had the lower test loss."""
+        return sum(self.lower_by_seed)
+
+    @property
+    def median_p0(self) -> float:
+        return ranked_median(self.test_p0)
+
+    @property
+    def median_p(self) -> float:
+        return ranked_median(self.test_p)
+
+
+@dataclass(frozen=True)
+class SeedVerdict(PairsOverSeeds):
+    """Each seed's pair at one snapshot: the charted seed first, then seed + 1, …"""
+
+    p: float  # the dropout model's drop probability
+    seeds: tuple[int, ...]
+    test_p0: tuple[float, ...]
+    test_p: tuple[float, ...]
+    iteration: int
+    total: int
+    final: bool  # every iteration done: a conclusion, not "so far"
 
     @property
     def ties(self) -> int:
@@ -50,14 +74,6 @@ class SeedVerdict:
     def diverged(self) -> int:
         """Seeds on which either model's loss is NaN or infinite."""
         return sum(not (math.isfinite(b) and math.isfinite(d)) for b, d in zip(self.test_p0, self.test_p))
-
-    @property
-    def median_p0(self) -> float:
-        return _median(self.test_p0)
-
-    @property
-    def median_p(self) -> float:
-        return _median(self.test_p)
 
 
 def over_seeds(snap: Snapshot) -> SeedVerdict:
@@ -80,7 +96,7 @@ def sentence(v: SeedVerdict, t: Text) -> str:
         key = "lab.verdict.final_one" if v.final else "lab.verdict.so_far_one"
         parts = [t(key, a=loss(v.test_p[0]), b=loss(v.test_p0[0]), p=f"{v.p:g}", **when)]
     else:
-        numbers = dict(k=v.lower, n=v.n, a=loss(v.median_p), b=loss(v.median_p0), p=f"{v.p:g}")
+        numbers = dict(k=v.wins, n=v.n, a=loss(v.median_p), b=loss(v.median_p0), p=f"{v.p:g}")
         parts = [t("lab.verdict.final", **numbers) if v.final else t("lab.verdict.so_far", **when, **numbers)]
     if v.ties:
         parts.append(t("lab.verdict.ties", ties=v.ties, n=v.n))
@@ -113,7 +129,7 @@ def _rank(value: float) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def _median(values) -> float:
+def ranked_median(values) -> float:
     """Median with a diverged loss (NaN, inf) ranked as the highest: one diverged seed of three
     moves the median up by a seed, as a very bad loss would, instead of making it NaN."""
     return float(np.median([_rank(v) for v in values])) if len(values) else math.nan

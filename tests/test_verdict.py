@@ -28,7 +28,7 @@ def snapshot(test_p0, test_p, status="done", p=0.5, seed=1, iteration=2000, tota
 
 def test_counts_the_seeds_where_dropout_is_lower_and_takes_each_models_median():
     v = over_seeds(snapshot([0.4, 0.3, 0.5], [0.2, 0.35, 0.1], p=0.3, seed=11))
-    assert (v.n, v.lower, v.ties, v.diverged) == (3, 2, 0, 0)
+    assert (v.n, v.wins, v.ties, v.diverged) == (3, 2, 0, 0)
     assert v.seeds == (11, 12, 13) and v.p == pytest.approx(0.3)
     assert v.median_p0 == pytest.approx(0.4) and v.median_p == pytest.approx(0.2)
     assert v.test_p0[0] == pytest.approx(0.4) and v.test_p[0] == pytest.approx(0.2)  # the charted seed first
@@ -53,7 +53,7 @@ def test_before_the_end_it_says_so_far_and_is_not_bold(status):
 def test_ties_are_not_wins_and_are_said():
     # p = 0 on both sides: the same network, the same losses on every seed.
     v = over_seeds(snapshot([0.4, 0.3], [0.4, 0.3], p=0.0))
-    assert (v.lower, v.ties) == (0, 2)
+    assert (v.wins, v.ties) == (0, 2)
     text = sentence(v, EN)
     assert "on 0 of 2 seeds" in text and "On 2 of the 2 seeds both had the same test loss" in text
     assert "same test loss" not in verdict_text(snapshot([0.4, 0.3], [0.2, 0.35]), EN)
@@ -62,7 +62,7 @@ def test_ties_are_not_wins_and_are_said():
 def test_a_diverged_model_counts_as_the_higher_loss():
     # seed 2: dropout diverged (p = 0 lower); seed 3: p = 0 diverged (dropout lower); seed 4: both.
     v = over_seeds(snapshot([0.4, 0.3, INF, NAN], [0.2, NAN, 0.5, INF]))
-    assert (v.n, v.lower, v.ties, v.diverged) == (4, 2, 0, 3)
+    assert (v.n, v.wins, v.ties, v.diverged) == (4, 2, 0, 3)
     assert v.median_p0 == INF and v.median_p == INF  # two of four diverged: the median is past every finite loss
     assert over_seeds(snapshot([0.4, 0.3, 0.1], [0.2, NAN, 0.5])).median_p == pytest.approx(0.5)  # NaN ranks highest
     text = verdict_text(snapshot([0.4, 0.3, 0.1], [0.2, NAN, 0.5]), EN)
@@ -97,8 +97,8 @@ def test_a_real_runs_verdict_counts_its_seeds():
     final = over_seeds(snaps[-1])
     test = snaps[-1].all_test_loss.reshape(-1, 2)
     assert final.final and final.n == 4 and final.seeds == (1, 2, 3, 4)
-    assert final.lower == int((test[:, 1] < test[:, 0]).sum())
+    assert final.wins == int((test[:, 1] < test[:, 0]).sum())
     assert final.median_p0 == pytest.approx(float(np.median(test[:, 0])))
-    assert f"on {final.lower} of 4 seeds" in verdict_text(snaps[-1], EN)
+    assert f"on {final.wins} of 4 seeds" in verdict_text(snaps[-1], EN)
     assert all(not over_seeds(s).final for s in snaps[:-1])
     assert isinstance(final, SeedVerdict)
