@@ -225,7 +225,7 @@ def test_bench_end_to_end_times_whole_processes(monkeypatch, capsys):
     assert all(env["DROPVIZ_BACKEND"] == "reference" for _, env in calls)
 
 def test_bench_profile_shows_where_the_time_goes():
-    text = bench.profile(iterations=5, top=3)
+    text = bench.profile(iterations=5, top=8)  # the top 3 alone can miss bmm when the profiler stalls one op
     for name in ("pair", "sweep"):
         line = next(l for l in text.splitlines() if l.startswith(f"{name}: "))
         share = int(line.split("(")[1].split("%")[0])
