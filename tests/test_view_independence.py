@@ -15,10 +15,8 @@ and eval-mode predictions.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import threading
 from typing import Iterator
 
 import numpy as np
@@ -30,6 +28,7 @@ from hypothesis import strategies as st
 from dropviz.config import LabConfig
 from dropviz.control import Control
 from dropviz.train import Snapshot, run
+from tests.waiting import meanwhile
 
 # What a run learns: small enough that a run takes ~0.1 s (width 8, 2 hidden layers, 24 iterations).
 BASE = LabConfig(width=8, depth=2, epochs=24, dataset="sine", n_points=12, p=0.4, device="cpu",
@@ -151,29 +150,16 @@ def test_a_paused_run_and_its_replay_show_the_same_numbers(variant):
         assert_same_numbers(snap, plain(config.with_(snapshot_every=1, mc_samples=0))[10], "pause and replay")
 
 
-@contextlib.contextmanager
-def busy_neighbour() -> Iterator[None]:
+def busy_neighbour():
     """Another thread that trains a torch-variant run and draws from torch's global generator,
     reseeding it, until the block ends: what other students' runs and lessons do on a server."""
-    stop = threading.Event()
-
-    def work():
-        seed = 0
-        while not stop.is_set():
-            for snap in run(OTHERS[1].with_(seed=seed % 50)):
-                torch.manual_seed(seed)
-                torch.rand(64)
-                if stop.is_set():
-                    break
-            seed += 1
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(30)
+    def step(seed: int, stop) -> None:
+        for snap in run(OTHERS[1].with_(seed=seed % 50)):
+            torch.manual_seed(seed)
+            torch.rand(64)
+            if stop.is_set():
+                break
+    return meanwhile(step)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

@@ -9,10 +9,8 @@ and whatever the global seed is, and the global generator is left exactly as it 
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -20,6 +18,7 @@ import torch
 
 from dropviz.config import LabConfig
 from dropviz.lessons import costs, droppath, ensemble, scaling
+from tests.waiting import meanwhile
 
 SMALL = LabConfig(width=16, epochs=60, p=0.4, device="cpu")
 
@@ -67,26 +66,13 @@ def assert_same(ours: list[np.ndarray], expected: list[np.ndarray]) -> None:
         np.testing.assert_array_equal(a, b)
 
 
-@contextlib.contextmanager
-def busy_global_generator() -> Iterator[None]:
+def busy_global_generator():
     """Another thread reseeds and draws from torch's global generator until the block ends."""
-    stop = threading.Event()
-
-    def work():
-        seed = 0
-        while not stop.is_set():
-            torch.manual_seed(seed)
-            torch.rand(256)
-            torch.nn.functional.dropout(torch.ones(64), 0.5)
-            seed += 1
-
-    thread = threading.Thread(target=work, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(10)
+    def step(seed: int, stop) -> None:
+        torch.manual_seed(seed)
+        torch.rand(256)
+        torch.nn.functional.dropout(torch.ones(64), 0.5)
+    return meanwhile(step, join_timeout=10)
 
 
 @pytest.mark.parametrize("name", sorted(LESSONS))
