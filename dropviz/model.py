@@ -58,12 +58,14 @@ class StackedMLP(nn.Module):
         return [t for w, b in zip(self.weights, self.biases) for t in (w, b)]
 
     def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None,
-                generators: list[torch.Generator] | None = None) -> torch.Tensor:
+                generators: list[torch.Generator] | None = None,
+                hidden: list[torch.Tensor] | None = None) -> torch.Tensor:
         """x: (N, 1) shared by all models, or (M, N, 1). Returns the predictions, (M, N, 1).
 
         In training mode hidden layer l is dropped out with masks[:, l] (0/1, see `sample_masks`),
         or with masks freshly drawn from `generators`; in eval mode dropout is off (vanilla
-        dropout then scales by 1 - p, see dropout.py).
+        dropout then scales by 1 - p, see dropout.py). A `hidden` list gets each hidden layer's
+        unit outputs (after the ReLU, before dropout), (M, N, H) per layer: the network view's.
         """
         h = x.expand(self.n_models, *x.shape[-2:])
         if self.training:
@@ -72,6 +74,8 @@ class StackedMLP(nn.Module):
         dropout = VARIANT_FUNCTIONS[self.variant]
         for l in range(self.depth):
             h = torch.relu(torch.baddbmm(self.biases[l], h, self.weights[l]))  # b + h @ W, (M, N, H)
+            if hidden is not None:
+                hidden.append(h)
             h = dropout(h, self.p, self.training, mask=masks[:, l] if self.training else None)
         return torch.baddbmm(self.biases[-1], h, self.weights[-1])
 
