@@ -24,6 +24,7 @@ from .devices import resolve_device
 from .history import History
 from .fast_step import FlatSGD, FusedStep, supports
 from .model import ReferenceStep, StackedMLP
+from .netview import NetView, drawn_units, net_view
 
 HIST_BINS = 30  # bins of the weight and gradient histograms
 MC_GRID = 60  # x points of the MC-dropout band (coarser than the curve: T samples each)
@@ -79,6 +80,7 @@ class Snapshot:
     device: str = "cpu"
     device_note: str = ""
     data: Dataset | None = None
+    net: NetView | None = None  # the network view's units, weights and masks (with detail; netview.py)
 
     @property
     def finished(self) -> bool:
@@ -229,6 +231,7 @@ class _Stats:
         # The MC band's masks: their own generators, so the band is reproducible and never
         # shifts the training masks.
         self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds[:self.charted]], device)
+        self.net_units = drawn_units(config.width, config.depth, int(seeds[0]))  # chosen once per run
 
     @torch.no_grad()
     def record(self, model: StackedMLP, t, history: History, it: int) -> np.ndarray:
@@ -256,7 +259,8 @@ class _Stats:
         charted, shown = self.charted, self.shown
         all_train, all_test, all_diverged, norms = self.all_train, self.all_test, self.all_diverged, self.norms
         train_loss, test_loss = all_train[:charted], all_test[:charted]
-        grid_pred = shown(x_grid.expand(charted, *x_grid.shape))
+        hidden: list[torch.Tensor] | None = [] if self.detail else None  # unit outputs, for the network view
+        grid_pred = shown(x_grid.expand(charted, *x_grid.shape), hidden=hidden)
         last = model.last_masks  # the last training step's (M, depth, N, H) 0/1 masks
         masks = (last[:charted] > 0).to(torch.uint8).cpu().numpy() if last is not None else np.zeros((charted, 0, 0, 0), np.uint8)
         elapsed = time.perf_counter() - start
@@ -271,6 +275,8 @@ class _Stats:
             device=str(self.device), device_note=self.device_note, data=self.data)
         if self.detail:
             snap.weight_hist = _histograms(shown.params()[::2])
+            snap.net = net_view(self.net_units, shown.sizes, shown.params()[::2], hidden, grid_pred,
+                                last[:charted] if last is not None else None, snap.x_grid)
             if self.config.mc_samples:
                 snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(shown, self.config.mc_samples, self.mc_generators)
         return snap

@@ -340,7 +340,7 @@ def test_a_script_run_sends_the_charts_of_the_frame_the_stream_goes_on_from():
     started, sent = stream(at), chart_payloads(at)
     viewer = at.session_state["dropviz_viewer"]
     assert started["stream"] == f"/dropviz/frames/{viewer}"  # server.py's route, as the browser fetches it
-    assert started["charts"].split(",") == list(sent) == ["fit", "loss", "masks", "norms", "hist", "seeds"]
+    assert started["charts"].split(",") == list(sent) == ["fit", "loss", "net_p0", "net_p", "masks", "norms", "hist", "seeds"]
     assert (started["lang"], started["big"], started["final"]) == ("en", False, False)
     assert {p["version"] for p in sent.values()} == {started["after"]}, (started, [p["version"] for p in sent.values()])
     line = status(at)

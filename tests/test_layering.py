@@ -2,8 +2,8 @@
 
 The layers, lowest first (README.md, "How it works", lists what each module does):
 
-    config → control, history, devices, i18n → data, dropout → model → fast_step, budget, export
-    → train → verdict, lessons, seeds, scheduler → workers → runner → figures → lesson_figures
+    config → control, history, devices, i18n → data, dropout → model → fast_step, budget, export, netview
+    → train → verdict, lessons, seeds, scheduler → workers → runner → figures → lesson_figures, net_figure
     → bench → cli → __main__ → ui
 
 A module may import only modules of a lower layer (or of its own package). Only `ui` imports
@@ -30,12 +30,13 @@ RANK = {
     "data": 2, "dropout": 2,
     "model": 3,
     "fast_step": 4, "budget": 4, "export": 4,  # export: data and init written into a plain script
+    "netview": 4,  # the network view's numbers, from the model's tensors
     "train": 5,
     "verdict": 6, "lessons": 6, "scheduler": 6,
     "seeds": 7, "workers": 7,
     "runner": 8,
     "figures": 9,
-    "lesson_figures": 10,
+    "lesson_figures": 10, "net_figure": 10,
     "bench": 11,
     "cli": 12,
     "__main__": 13,

@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import gzip
 import weakref
+from functools import partial
 
 import numpy as np
 
 from .. import figures
+from ..net_figure import network_figure
 from ..i18n import translator
 from ..runner import Frame
 from ..train import Snapshot
 from .byte_lru import ByteLRU
 from .live_chart import Encoded, encode
 
-CHARTS = {  # key → (figure function, height); all but the first two hide with ?hide=charts_extra
+CHARTS = {  # key → (figure function, height), drawn two to a row; all but the first two hide with ?hide=charts_extra
     "fit": (figures.fit_figure, 360), "loss": (figures.loss_figure, 360),
+    # The network view: p = 0's whole network beside the dropout model's thinned one (net_figure.py).
+    "net_p0": (partial(network_figure, model=0), 360), "net_p": (partial(network_figure, model=1), 360),
     "masks": (figures.masks_figure, 360), "norms": (figures.weight_norm_figure, 360),
     "hist": (figures.weight_hist_figure, 260),
     "seeds": (figures.seeds_figure, 360),  # each seed's test loss, p = 0 vs dropout: for beside "loss"

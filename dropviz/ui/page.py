@@ -230,10 +230,12 @@ def _charts(shown: tuple[Snapshot, int | None] | None) -> None:
     keys = _chart_keys()
     charts = encoded_charts(shown[0], lang(), shown[1], big()) if shown else \
         {key: live_chart.placeholder(key=key, height=chart_height(key, big())) for key in keys}
-    for row in (keys[0:2], keys[2:4], keys[4:]):
+    for row in (keys[i:i + 2] for i in range(0, len(keys), 2)):  # two a row; a phone stacks them
         for col, key in zip(st.columns(len(row)) if len(row) > 1 else [st.container()], row):
             with col:
                 live_chart.live_chart(charts[key], key=key, height=chart_height(key, big()))
+        if "net_p" in row:
+            st.caption(t("lab.net_caption"))
 
 
 def _downloads(snap: Snapshot, config: LabConfig) -> None:

@@ -1,0 +1,82 @@
+"""The network view's numbers: a few units per layer, the weights between them, the units one
+training step dropped, and each unit's output over x. Plain numpy out; drawn by net_figure.py.
+
+Dropout trains a different "thinned" network at every step and for every training point
+(Srivastava et al. 2014, Fig. 1): the units a mask zeroes are gone, with all their edges, for
+that point and that step. The view shows that sub-network for one training point, from the
+masks the real step drew, beside the full p = 0 network. Wide layers show a sample of their
+units, the same ones at every frame of a run and for both models, so frames compare.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MAX_UNITS = 10  # units drawn per hidden layer: readable on a phone at depth 6
+THUMB_POINTS = 40  # x values of each unit's output thumbnail (every third of the 120-point grid)
+UNITS_SEED_OFFSET = 3_000_017  # the drawn units come from seed + this, never from a training generator
+EXAMPLE = 0  # the training point whose thinned network is drawn (each point has its own masks)
+
+
+@dataclass(frozen=True)
+class NetView:
+    """The drawn part of the charted models at one moment. M models, `depth` hidden layers, k units each."""
+
+    sizes: list[int]  # full layer sizes, [1, H, …, H, 1]
+    units: np.ndarray  # (depth, k) the drawn hidden units' indices, sorted
+    weights: list[np.ndarray]  # per weight layer l: (M, k_in, k_out) between drawn units (input and output: 1)
+    kept: np.ndarray  # (M, depth, k) bool: the drawn units the last training step kept for point EXAMPLE
+    kept_share: np.ndarray  # (M, depth) share of ALL the layer's units kept for that point
+    x: np.ndarray  # (T,) where the thumbnails are drawn
+    outputs: np.ndarray  # (M, depth, k, T) each drawn unit's eval-mode output (after ReLU) over x
+    prediction: np.ndarray  # (M, T) the output unit's: the model's prediction
+
+    @property
+    def depth(self) -> int:
+        return len(self.sizes) - 2
+
+    @property
+    def n_drawn(self) -> int:
+        return self.units.shape[1]
+
+
+def drawn_units(width: int, depth: int, seed: int, most: int = MAX_UNITS) -> np.ndarray:
+    """(depth, k) hidden units to draw, k = min(width, most): all of a narrow layer, else a sample
+    chosen once per run from the seed (its own numpy generator: no training numbers move)."""
+    if width <= most:
+        return np.tile(np.arange(width), (depth, 1))
+    rng = np.random.default_rng(seed + UNITS_SEED_OFFSET)
+    return np.stack([np.sort(rng.choice(width, most, replace=False)) for _ in range(depth)])
+
+
+def thumb_index(grid_points: int, points: int = THUMB_POINTS) -> np.ndarray:
+    """Which of the grid's x values the thumbnails use: `points` of them, evenly spread."""
+    return np.unique(np.linspace(0, grid_points - 1, points).round().astype(int))
+
+
+def net_view(units: np.ndarray, sizes: list[int], weights: list[torch.Tensor], hidden: list[torch.Tensor],
+             pred: torch.Tensor, masks: torch.Tensor | None, x_grid: np.ndarray) -> NetView:
+    """The view from a snapshot's tensors: `weights` [W0, W1, …] (M, fan_in, fan_out); `hidden` the
+    grid forward's unit outputs per layer, (M, G, H); `pred` (M, G, 1); `masks` the last training
+    step's (M, depth, N, H) 0/1 keep masks, None before the first step (all kept)."""
+    depth, k = units.shape
+    n_models = pred.shape[0]
+    at = torch.from_numpy(thumb_index(len(x_grid)))
+    index = torch.from_numpy(units)
+    # The input and the output are one unit each; the hidden layers their drawn units.
+    ends = [torch.zeros(1, dtype=torch.long)] + list(index) + [torch.zeros(1, dtype=torch.long)]
+    drawn = [w.detach()[:, ends[l]][:, :, ends[l + 1]].cpu().numpy() for l, w in enumerate(weights)]
+    outputs = torch.stack([h[:, at][:, :, index[l]] for l, h in enumerate(hidden)], dim=1)  # (M, depth, T, k)
+    if masks is None or masks.numel() == 0:
+        kept = np.ones((n_models, depth, k), bool)
+        share = np.ones((n_models, depth))
+    else:
+        point = masks[:, :, EXAMPLE] > 0  # (M, depth, H)
+        kept = torch.stack([point[:, l, index[l]] for l in range(depth)], dim=1).cpu().numpy()
+        share = point.float().mean(dim=2).cpu().numpy()
+    return NetView(sizes=list(sizes), units=units, weights=drawn, kept=kept, kept_share=share,
+                   x=x_grid[at.numpy()], outputs=outputs.transpose(2, 3).cpu().numpy(),
+                   prediction=pred[:, at, 0].cpu().numpy())
