@@ -23,6 +23,9 @@ kernels, and each small kernel costs a few µs whatever its size, so this module
 - Mask bits (`_MaskBits`): the masks of model.py (dropout.random_bits compared with each p),
   16 steps drawn in one call per generator, and one draw per generator however many models
   share it.
+- Classification: any number of inputs (the first block has in_features + 1 rows before its
+  padding), the binary cross-entropy of a logit output (`_bce_loss_and_gradient`), an L1
+  penalty on the weights and mini-batches (model.select_batch, as the reference).
 """
 
 from __future__ import annotations
@@ -31,10 +34,11 @@ import math
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .dropout import keep_threshold
-from .model import StackedMLP
+from .model import LOSSES, StackedMLP, select_batch
 
 FUSED_OPTIMIZERS = ("sgd", "adam")
 FUSED_VARIANTS = ("inverted", "vanilla", "torch")
@@ -52,18 +56,21 @@ def supports(optimizer: str, variant: str) -> bool:
 class FusedStep:
     """One training iteration of every model of `model`, fused: same interface as model.ReferenceStep.
 
-    `into_momentum` (SGD only): the gradient goes straight into the momentum buffer and each
-    layer is updated inside the backward (FlatSGD.momentum_sink); without it, the gradient goes
-    to `flat.grad` and FlatSGD.step() follows, as torch.optim.SGD(fused=True) would do it.
+    `loss` ("mse" or "bce") and `l1` as model.ReferenceStep's. `into_momentum` (SGD only): the
+    gradient goes straight into the momentum buffer and each layer is updated inside the
+    backward (FlatSGD.momentum_sink); without it, the gradient goes to `flat.grad` and
+    FlatSGD.step() follows, as torch.optim.SGD(fused=True) would do it.
     """
 
     name = "fused"
 
     def __init__(self, model: StackedMLP, optimizer: str, lr: float, weight_decay: float = 0.0,
-                 into_momentum: bool = True):
+                 l1: float = 0.0, loss: str = "mse", into_momentum: bool = True):
         if not supports(optimizer, model.variant):
             raise ValueError(f"FusedStep does not train optimizer={optimizer!r}, variant={model.variant!r}")
-        self.model = model
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}: one of {', '.join(LOSSES)}")
+        self.model, self.l1, self.bce = model, l1, loss == "bce"
         self.layout = _Layout(model.sizes, model.n_models)
         self.flat = self.layout.adopt(model)
         self.flat.grad = torch.zeros_like(self.flat)
@@ -79,8 +86,11 @@ class FusedStep:
         self._sink: tuple | None = None  # (momentum buffer, its blocks, their transposes)
         self._m, self._depth = model.n_models, model.depth  # plain ints: a module's attributes cost a lookup each
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        """x, y: (M, N, 1) or (N, 1); generators: one per model. Returns each model's loss (M,)."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator],
+             batch: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (M, N, in) or (N, in); y: (M, N, 1) or (N, 1); generators: one per model; batch:
+        (M, B) point indices or None, as model.ReferenceStep.step. Returns each model's loss (M,)."""
+        x, y = select_batch(x, y, batch)
         masks, mult = self.masks.next(x.shape[-2], generators)
         # As `model.last_masks = masks`, without nn.Module.__setattr__'s checks (a µs a step).
         object.__setattr__(self.model, "last_masks", masks)
@@ -96,7 +106,7 @@ class FusedStep:
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor, mult: torch.Tensor,
                          into: torch.Tensor | None = None, beta: float = 0.0,
                          update: Callable[[torch.Tensor, torch.Tensor], None] | None = None) -> torch.Tensor:
-        """One training forward and the backward of the MSE loss, written out; returns loss per model (M,).
+        """One training forward and the backward of the loss, written out; returns loss per model (M,).
 
         `mult` (M, depth, N, H): each hidden unit's dropout factor, 0 or its keep scale. The
         gradient goes to `flat.grad`, or, with `into` (a buffer shaped like `flat`), into it as
@@ -116,26 +126,43 @@ class FusedStep:
             torch.bmm(hs[l], blocks[l], out=z)
             torch.ops.aten.threshold_backward.grad_input(masks[l], z, 0, grad_input=keep[l])
             torch.mul(z, keep[l], out=w.h_body[l + 1])
-        err = torch.bmm(hs[D], blocks[D], out=w.err).sub_(y)  # prediction - target, (M, N, 1)
-        losses = torch.baddbmm(w.err_1, w.err_T, err, beta=0, alpha=1 / N).view(M)  # mean of err²
-        g = err.mul_(w.two_over_n)  # now g = d loss / d prediction
+        out = torch.bmm(hs[D], blocks[D], out=w.err)  # the prediction or logit, (M, N, 1)
+        if self.bce:
+            g, losses = out, _bce_loss_and_gradient(out, y, w.one_over_n)  # out now holds d loss / d logit
+        else:
+            err = out.sub_(y)  # prediction - target
+            losses = torch.baddbmm(w.err_1, w.err_T, err, beta=0, alpha=1 / N).view(M)  # mean of err²
+            g = err.mul_(w.two_over_n)  # now g = d loss / d prediction
         # Backward, last layer first: each block [W; b; 0…] gets [h, 1, 0…]^T @ g in one bmm (the
         # padding rows get 0); g then goes back through W^T and the mask of the layer below. From
         # the output layer that is an outer product, (M, N, 1) * (M, 1, H): ATen's multiply.
         # Each layer's g through W^T comes before its weight gradient: the forward has just read
         # those weights, so they are still in cache; `update` then reads them a third time.
-        update = update or _no_update
+        # With an L1 penalty each gradient gets l1·sign(W) (`_add_l1`) before its layer is updated.
+        update, l1 = update or _no_update, self.l1
         grads_T[D].baddbmm_(w.err_T, hs[D], beta=beta)  # as (M, 1, rows): MKL's faster path for one output column
         g = torch.mul(g, v.weights_T[D], out=w.g[0]).mul_(keep[D - 1])
+        if l1:
+            self._add_l1(D, blocks[D], grads[D])
         update(blocks[D], grads[D])
         for l in range(D - 1, 0, -1):
             g_below = torch.bmm(g, v.weights_T[l], out=w.g[(D - l) % 2])  # never its own input
             grads[l].baddbmm_(hs_T[l], g, beta=beta)  # beta = 0: the old contents are ignored, NaN too
+            if l1:
+                self._add_l1(l, blocks[l], grads[l])
             update(blocks[l], grads[l])
             g = g_below.mul_(keep[l - 1])
         grads[0].baddbmm_(hs_T[0], g, beta=beta)
+        if l1:
+            self._add_l1(0, blocks[0], grads[0])
         update(blocks[0], grads[0])
         return losses
+
+    def _add_l1(self, layer: int, block: torch.Tensor, grad: torch.Tensor) -> None:
+        """grad += l1·sign(W) on the block's weight rows: the gradient of l1·Σ|W| (model.l1_penalty:
+        weights only, so neither the bias row nor the padding)."""
+        fan_in = self.layout.sizes[layer]
+        grad[:, :fan_in].add_(block[:, :fan_in].sign(), alpha=self.l1)
 
     def _sink_views(self, into: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Per-layer views of a flat buffer `into` and their transposes, made once for the same buffer."""
@@ -163,20 +190,38 @@ class FusedStep:
     def _input_with_ones(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """[x, 1, 0…], (M, N, rows of the first block), and its transpose, for the first layer's block.
 
-        Reused while x is the same tensor, unchanged (its version counter counts in-place writes).
+        Reused while x is the same tensor, unchanged (its version counter counts in-place writes);
+        a new x of the same shape (a mini-batch) is copied into the same buffer.
         """
         cached = self._x_aug
         if cached is not None and cached[0] is x and cached[1] == x._version:
             return cached[2]
-        m = self._m
-        x_aug = _with_ones(_aligned((m, x.shape[-2], self.layout.block_rows[0]), x.dtype, x.device), 1)
-        x_aug[..., :1] = x
-        self._x_aug = x, x._version, (x_aug, x_aug.mT)
-        return self._x_aug[2]
+        n_in, shape = x.shape[-1], (self._m, x.shape[-2], self.layout.block_rows[0])
+        if cached is not None and cached[2][0].shape == shape and cached[2][0].dtype == x.dtype:
+            x_aug_and_T = cached[2]
+        else:
+            x_aug = _with_ones(_aligned(shape, x.dtype, x.device), n_in)
+            x_aug_and_T = x_aug, x_aug.mT
+        x_aug_and_T[0][..., :n_in] = x
+        self._x_aug = x, x._version, x_aug_and_T
+        return x_aug_and_T
 
 
 def _no_update(weights: torch.Tensor, gradient: torch.Tensor) -> None:
     """forward_backward's `update` when none is given: the caller steps the optimizer afterwards."""
+
+
+def _bce_loss_and_gradient(z: torch.Tensor, y: torch.Tensor, one_over_n: torch.Tensor) -> torch.Tensor:
+    """Each model's binary cross-entropy of labels y given logits z (M, N, 1), mean over points (M,);
+    z is then overwritten with d loss / d z = (σ(z) - y) / N.
+
+    Per point (1 - y)·z - log σ(z), the form F.binary_cross_entropy_with_logits computes: log σ
+    never exponentiates a large positive number (log(1 - σ(z)) would be log 0 for z ≳ 17).
+    """
+    per_point = torch.sub(z, F.logsigmoid(z)).addcmul_(y, z, value=-1)  # z - log σ(z) - y·z
+    losses = per_point.mean(dim=(1, 2))
+    z.sigmoid_().sub_(y).mul_(one_over_n)
+    return losses
 
 
 # --- buffer layout ---------------------------------------------------------------------------------------------
@@ -278,6 +323,7 @@ class _Workspace:
         self.err_T = new(m, 1, n)
         self.err, self.err_1 = self.err_T.view(m, n, 1), self.err_T[..., :1]
         self.two_over_n = torch.tensor(2 / n, dtype=dtype, device=device)  # d mean(err²) / d err, per err
+        self.one_over_n = torch.tensor(1 / n, dtype=dtype, device=device)  # d mean / d term, for the BCE
 
 
 # --- mask bits -----------------------------------------------------------------------------------------------------

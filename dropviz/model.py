@@ -1,14 +1,17 @@
 """The lab's MLP, several copies stacked so they train as one: the model to read first.
 
-Model m is  Linear(1,H) → ReLU → Dropout(p_m) → [Linear(H,H) → ReLU → Dropout(p_m)] × (depth-1)
-→ Linear(H,1): the source's network for depth 3 and H = 200. Instead of M nn.Sequential models,
-every weight has a leading model axis, (M, fan_in, fan_out), and each layer is one batched
-matmul (torch.baddbmm) for all M models. The same code trains the lab's p = 0 / p pair, its
-further seeds and a sweep of many p values. The models share no weights and no loss term, so
-autograd on the sum of their losses gives each model its own gradient.
+Model m is  Linear(in,H) → ReLU → Dropout(p_m) → [Linear(H,H) → ReLU → Dropout(p_m)] × (depth-1)
+→ Linear(H,1): the source's network for in = 1, depth 3 and H = 200; in = 2 for the 2-D
+classification datasets (dropviz.data2d), whose one output is a logit (loss "bce"). Instead of
+M nn.Sequential models, every weight has a leading model axis, (M, fan_in, fan_out), and each
+layer is one batched matmul (torch.baddbmm) for all M models. The same code trains the lab's
+p = 0 / p pair, its further seeds and a sweep of many p values. The models share no weights and
+no loss term, so autograd on the sum of their losses gives each model its own gradient.
 
 It trains with the standard PyTorch loop (`ReferenceStep`): model.train(), fresh masks,
-forward, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(), with torch.optim.
+forward, loss, optimizer.zero_grad(), loss.backward(), optimizer.step(), with torch.optim;
+the loss is the MSE (regression) or the binary cross-entropy of the logit (classification),
+optionally plus an L1 penalty, on all the points or on a mini-batch (`MiniBatches`).
 dropviz.fast_step does the same step with a hand-written backward, several times faster, and
 is tested equal to this one (tests/test_backends.py).
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .dropout import VARIANT_FUNCTIONS, keep_from_bits, random_bits, torch_keep_mask
@@ -27,10 +31,10 @@ class StackedMLP(nn.Module):
     """M independent MLPs in stacked tensors; layer l's weight has shape (M, fan_in, fan_out)."""
 
     def __init__(self, ps: list[float], width: int, depth: int, seeds: list[int],
-                 variant: str = "inverted", device: torch.device | str = "cpu"):
+                 variant: str = "inverted", device: torch.device | str = "cpu", in_features: int = 1):
         super().__init__()
         assert len(ps) == len(seeds), "one seed per model"
-        self.sizes = [1] + [width] * depth + [1]
+        self.sizes = [in_features] + [width] * depth + [1]
         per_model = [_init_linears(self.sizes, seed) for seed in seeds]  # per model: [W0, b0, W1, b1, …]
         stacked = [torch.stack(tensors).to(device) for tensors in zip(*per_model)]  # (M, fan_in, fan_out), (M, 1, fan_out)
         self.weights = nn.ParameterList(stacked[0::2])
@@ -60,7 +64,8 @@ class StackedMLP(nn.Module):
     def forward(self, x: torch.Tensor, masks: torch.Tensor | None = None,
                 generators: list[torch.Generator] | None = None,
                 hidden: list[torch.Tensor] | None = None) -> torch.Tensor:
-        """x: (N, 1) shared by all models, or (M, N, 1). Returns the predictions, (M, N, 1).
+        """x: (N, in_features) shared by all models, or (M, N, in_features). Returns the
+        predictions (M, N, 1): the regression's values, or the classifier's logits.
 
         In training mode hidden layer l is dropped out with masks[:, l] (0/1, see `sample_masks`),
         or with masks freshly drawn from `generators`; in eval mode dropout is off (vanilla
@@ -115,24 +120,119 @@ class ReferenceStep:
     """One training iteration of every model, the standard PyTorch way: the reference backend.
 
     `optimizer` is "sgd" (momentum 0.9, as the source) or "adam", both torch.optim and both
-    with weight decay. step() returns each model's training loss (M,) before the update.
+    with weight decay (L2; torch.optim decays the biases too). `loss` is "mse" or "bce" (see
+    `losses_per_model`). `l1` adds l1·Σ|W| to each model's objective (see `l1_penalty`).
+    step() returns each model's training loss (M,) before the update, without the L1 term.
     """
 
     name = "reference"
 
-    def __init__(self, model: StackedMLP, optimizer: str, lr: float, weight_decay: float = 0.0):
-        self.model = model
+    def __init__(self, model: StackedMLP, optimizer: str, lr: float, weight_decay: float = 0.0,
+                 l1: float = 0.0, loss: str = "mse"):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}: one of {', '.join(LOSSES)}")
+        self.model, self.l1, self.loss = model, l1, loss
         self.optimizer = make_torch_optimizer(optimizer, model.parameters(), lr, weight_decay)
 
-    def step(self, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        """x, y: (M, N, 1) or (N, 1); generators: one per model (see StackedMLP.sample_masks)."""
+    def step(self, x: torch.Tensor, y: torch.Tensor, generators: list[torch.Generator],
+             batch: torch.Tensor | None = None) -> torch.Tensor:
+        """x: (M, N, in) or (N, in); y: (M, N, 1) or (N, 1); generators: one per model (see
+        StackedMLP.sample_masks); batch: this step's points per model, (M, B) from
+        MiniBatches.next(), or None for all N."""
+        x, y = select_batch(x, y, batch)
         self.model.train()
         masks = self.model.sample_masks(x.shape[-2], generators)
         self.optimizer.zero_grad()
-        losses = ((self.model(x, masks) - y) ** 2).mean(dim=(1, 2))  # MSE of each model, (M,)
-        losses.sum().backward()  # the models share nothing: each gets the gradient of its own loss
+        losses = losses_per_model(self.model(x, masks), y, self.loss)  # (M,)
+        objective = losses.sum()  # the models share nothing: each gets the gradient of its own loss
+        if self.l1:
+            objective = objective + self.l1 * l1_penalty(self.model).sum()
+        objective.backward()
         self.optimizer.step()
         return losses.detach()
+
+
+LOSSES = ("mse", "bce")
+
+
+def losses_per_model(prediction: torch.Tensor, y: torch.Tensor, loss: str = "mse") -> torch.Tensor:
+    """Each model's loss, the mean over its points, (M,). prediction (M, N, 1); y (M, N, 1) or (N, 1).
+
+    "mse": nn.MSELoss's mean squared error. "bce": nn.BCEWithLogitsLoss's binary cross-entropy of
+    the labels 0/1 given the logits, computed from the logits (log(1 + e^-|z|) never overflows,
+    where log(sigmoid(z)) would give log 0 = -inf for a confident wrong answer).
+    """
+    if loss == "mse":
+        return ((prediction - y) ** 2).mean(dim=(1, 2))
+    if loss == "bce":
+        return F.binary_cross_entropy_with_logits(prediction, y.expand_as(prediction), reduction="none").mean(dim=(1, 2))
+    raise ValueError(f"unknown loss {loss!r}: one of {', '.join(LOSSES)}")
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each model's share of points whose predicted class (logit > 0: probability > 0.5) is the
+    label, (M,). logits (M, N, 1); y (M, N, 1) or (N, 1), labels 0/1."""
+    return ((logits > 0) == (y > 0.5)).float().mean(dim=(1, 2))
+
+
+def l1_penalty(model: StackedMLP) -> torch.Tensor:
+    """Σ|W| over every weight of each model, (M,); its gradient is sign(W).
+
+    Weights only, not biases, as Playground regularises (its L1 and L2 act on the links): a
+    bias does not make the function more complex, and pulling it to 0 would only pull the
+    decision boundary towards the origin.
+    """
+    return sum(w.abs().sum(dim=(1, 2)) for w in model.weights)
+
+
+BATCH_SEED_OFFSET = 7_000_003  # batch generators are seeded apart from the mask generators (seeded with the seed)
+
+
+class MiniBatches:
+    """Which points each model trains on at each step: `next()` gives (M, B) point indices, or
+    None when every point is used (batch_size 0 or ≥ n: full batch, the default).
+
+    Each epoch shuffles the n points (torch.randperm) and cuts them into n // batch_size batches;
+    the remainder sits the epoch out (DataLoader's drop_last), so every step has batch_size
+    points and its masks one shape. One generator per distinct seed, seeded with seed +
+    BATCH_SEED_OFFSET: the mask generators draw what they draw without batches, the batches do
+    not depend on p, and the models of one seed (its p = 0 and dropout models) get the same ones.
+    """
+
+    def __init__(self, seeds: list[int], n: int, batch_size: int, device: torch.device | str = "cpu"):
+        self.full = batch_size <= 0 or batch_size >= n
+        self.n, self.size, self.per_epoch, self.device = n, batch_size, n // max(batch_size, 1), device
+        distinct = list(dict.fromkeys(seeds))
+        self.generators = [torch.Generator().manual_seed(s + BATCH_SEED_OFFSET) for s in distinct]
+        self.rows = torch.tensor([distinct.index(s) for s in seeds])  # model m reads its seed's row
+        self.epoch: torch.Tensor | None = None  # (M, batches per epoch, B): this epoch's batches
+        self.k = self.per_epoch  # the next batch's index in the epoch: shuffle first
+
+    def next(self) -> torch.Tensor | None:
+        if self.full:
+            return None
+        if self.k == self.per_epoch:
+            used = self.per_epoch * self.size
+            orders = torch.stack([torch.randperm(self.n, generator=g)[:used] for g in self.generators])
+            self.epoch = orders.view(len(orders), self.per_epoch, self.size)[self.rows].to(self.device)
+            self.k = 0
+        self.k += 1
+        return self.epoch[:, self.k - 1]
+
+
+def select_batch(x: torch.Tensor, y: torch.Tensor, batch: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """This step's points: x (M, B, in), y (M, B, 1) with model m's points batch[m]; x, y as
+    given when batch is None. x, y: (N, ·) shared by the models, or (M, N, ·) per model. Both
+    backends call this, so they train on the same points."""
+    if batch is None:
+        return x, y
+    return _pick_rows(x, batch), _pick_rows(y, batch)
+
+
+def _pick_rows(t: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    if t.dim() == 2:
+        return t[batch]  # (N, ·) indexed by (M, B): (M, B, ·)
+    return t[torch.arange(len(batch), device=batch.device).unsqueeze(1), batch]  # row batch[m, j] of model m
 
 
 def make_torch_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
