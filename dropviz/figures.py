@@ -270,8 +270,10 @@ def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH, big: bool =
                       annotations=[dict(text=t("figures.masks_empty"), showarrow=False, xref="paper", yref="paper",
                                         x=0.5, y=0.5)], xaxis=dict(visible=False), yaxis=dict(visible=False))
     rates = snap.drop_rate[model]
-    # Two short lines per panel ("layer 1" / "49.5% dropped"): three panels fit side by side on a phone.
-    layout = panels(depth, [t("figures.layer", layer=l + 1) + "<br>" + t("figures.rate_dropped", rate=f"{rates[l]:.1%}")
+    # Two short lines per panel ("layer 1" / "49.5% dropped"): three panels fit side by side on a phone;
+    # four to six do with whole percents.
+    rate = "{:.1%}" if depth <= 3 else "{:.0%}"
+    layout = panels(depth, [t("figures.layer", layer=l + 1) + "<br>" + t("figures.rate_dropped", rate=rate.format(rates[l]))
                             for l in range(depth)], gap=0.03)
     traces = []
     for l in range(depth):

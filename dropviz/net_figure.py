@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from .figures import ENGLISH, OTHER_COLORS, Figure, Text, figure, model_name
+from .figures import ENGLISH, OTHER_COLORS, Figure, Text, figure, model_name, rgba
 from .netview import EXAMPLE, NetView
 from .train import Snapshot
 
 POSITIVE, NEGATIVE = OTHER_COLORS[1], OTHER_COLORS[0]  # teal and red: neither model's colour
+EDGE_ALPHA = 0.7  # where 100 edges cross between two layers, the ones behind still show
 FADED = "rgba(150,150,150,0.35)"  # a dropped unit's edges and thumbnail
 LINE = "#333333"  # a kept unit's thumbnail and a dropped unit's cross
 BOX_W, BOX_H = 0.2, 0.36  # half a unit's box, in columns and rows
-EDGE_PX = (0.6, 1.3, 2.4, 4.0)  # edge widths for |w| in each quarter of the layer's largest
+EDGE_PX = (0.4, 0.9, 1.7, 3.0)  # edge widths for |w| in each quarter of the layer's largest
 
 
 def network_figure(snap: Snapshot, model: int = 0, t: Text = ENGLISH, big: bool = False) -> Figure:
@@ -66,7 +67,7 @@ def _edges(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.nd
     for group in np.unique(edges[:, 4]):  # ascending: the faded ones (-1) first, below the others
         xs, ys = _segments(edges[edges[:, 4] == group, :4])
         g = int(group)
-        color, width = (FADED, 0.6) if g < 0 else (POSITIVE if g >= 4 else NEGATIVE, EDGE_PX[g % 4])
+        color, width = (FADED, 0.6) if g < 0 else (rgba(POSITIVE if g >= 4 else NEGATIVE, EDGE_ALPHA), EDGE_PX[g % 4])
         traces.append(dict(type="scatter", x=xs, y=ys, mode="lines", hoverinfo="skip",
                            line=dict(color=color, width=width)))
     return traces
@@ -109,7 +110,8 @@ def _units(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.nd
         cx, cy = _segments(diagonals)
         traces.append(dict(type="scatter", x=cx, y=cy, mode="lines", hoverinfo="skip", line=dict(color=LINE, width=2)))
     units = [(c, i) for c, col in enumerate(centres) for i in range(len(col))]
-    text = [_hover(net, c, i, bool(a), float(l), float(h), t) for (c, i), a, l, h in zip(units, alive, lo[:, 0], hi[:, 0])]
+    text = [_hover(net, c, i, bool(a), float(l), float(h), t) + "<br>" + _sparkline(row)
+            for (c, i), a, l, h, row in zip(units, alive, lo[:, 0], hi[:, 0], v)]
     traces.append(dict(type="scatter", x=columns, y=ys, mode="markers", hovertext=text, hoverinfo="text",
                        marker=dict(size=24, color="rgba(0,0,0,0)")))
     return traces
@@ -118,6 +120,16 @@ def _units(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.nd
 def _rows(a: np.ndarray) -> np.ndarray:
     """Each row a polyline, NaN between them: one trace's x or y."""
     return np.concatenate([a, np.full((len(a), 1), np.nan)], 1).astype(np.float32).ravel()
+
+
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def _sparkline(v: np.ndarray, points: int = 20) -> str:
+    """A unit's output over x as a line of block characters (0…1 → ▁…█), low x on the left: its
+    thumbnail, large, in the tooltip a hover or a tap opens (a tooltip holds text, not plots)."""
+    picked = v[np.linspace(0, len(v) - 1, points).round().astype(int)]
+    return "x: " + "".join(SPARK[int(round(float(u) * (len(SPARK) - 1)))] for u in picked)
 
 
 def _hover(net: NetView, column: int, i: int, alive: bool, lo: float, hi: float, t: Text) -> str:

@@ -13,7 +13,8 @@ from dropviz import train
 from dropviz.config import LabConfig
 from dropviz.control import Control
 from dropviz.model import StackedMLP, to_sequential
-from dropviz.net_figure import NEGATIVE, POSITIVE, network_figure
+from dropviz.figures import rgba
+from dropviz.net_figure import EDGE_ALPHA, NEGATIVE, POSITIVE, SPARK, network_figure
 from dropviz.netview import EXAMPLE, MAX_UNITS, drawn_units, net_view
 
 SMALL = LabConfig(width=24, depth=3, epochs=6, snapshot_every=1, p=0.5, seed=4)
@@ -88,9 +89,9 @@ def test_the_thinned_network_crosses_out_the_dropped_units_and_fades_their_edges
     kept = [np.ones(1, bool)] + list(net.kept[1]) + [np.ones(1, bool)]
     live_positive = sum(int(((w[1] >= 0) & kept[l][:, None] & kept[l + 1][None, :]).sum())
                         for l, w in enumerate(net.weights))
-    drawn_positive = sum(_segments(tr) for tr in thinned["data"] if tr.get("line", {}).get("color") == POSITIVE)
+    drawn_positive = sum(_segments(tr) for tr in thinned["data"] if tr.get("line", {}).get("color") == rgba(POSITIVE, EDGE_ALPHA))
     assert drawn_positive == live_positive
-    assert any(tr.get("line", {}).get("color") == NEGATIVE for tr in thinned["data"])
+    assert any(tr.get("line", {}).get("color") == rgba(NEGATIVE, EDGE_ALPHA) for tr in thinned["data"])
     assert "p = 0.5" in thinned["layout"]["title"]["text"] and f"{k} of {SMALL.width}" in \
         thinned["layout"]["title"]["subtitle"]["text"]
 
@@ -137,3 +138,17 @@ def test_step_shows_the_next_sub_network():
         seen.append(snap)
     assert [s.iteration for s in seen] == [0, 1, 2]
     assert seen[1].net.kept[1].tobytes() != seen[2].net.kept[1].tobytes()
+
+
+def test_a_units_tooltip_draws_its_output_over_x():
+    """The tooltip's line of blocks rises where the unit's output rises: x's own is a ramp."""
+    snap = snapshots(SMALL)[-1]
+    hover = [tr for tr in network_figure(snap, model=0)["data"] if tr.get("hoverinfo") == "text"][0]["hovertext"]
+    ramp = hover[0].rsplit("x: ", 1)[1]
+    assert len(ramp) == 20 and list(ramp) == sorted(ramp) and ramp[0] == SPARK[0] and ramp[-1] == SPARK[-1]
+    net = snap.net
+    unit = net.outputs[0, 1, 3]  # layer 2's fourth drawn unit: its tooltip is the 2 + 10 + 3rd
+    line = hover[1 + net.n_drawn + 3].rsplit("x: ", 1)[1]
+    picked = unit[np.linspace(0, len(unit) - 1, 20).round().astype(int)]
+    level = (picked - unit.min()) / (np.ptp(unit) or 1.0) * (len(SPARK) - 1)  # 0…7 over the unit's range
+    assert [SPARK.index(c) for c in line] == [int(round(float(v))) for v in level]
