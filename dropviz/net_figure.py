@@ -21,6 +21,10 @@ FADED = "rgba(150,150,150,0.35)"  # a dropped unit's edges and thumbnail
 LINE = "#333333"  # a kept unit's thumbnail and a dropped unit's cross
 BOX_W, BOX_H = 0.2, 0.36  # half a unit's box, in columns and rows
 EDGE_PX = (0.4, 0.9, 1.7, 3.0)  # edge widths for |w| in each quarter of the layer's largest
+# A 2-D unit's image: white (its lowest output) to dark grey (its highest); a dropped unit's, faded.
+# Grey, not the models' blue and orange. Values 0…1 are a kept unit's, 2…3 a dropped one's.
+IMAGE_SCALE = [[0, "#FFFFFF"], [1 / 3, "#333333"], [2 / 3, "#F6F6F6"], [1, "#BBBBBB"]]
+IMAGE_ROWS_PER_UNIT = 16  # image cells from one unit's row to the next: 10 cells of image fill 0.625 of 0.72
 
 
 def network_figure(snap: Snapshot, model: int = 0, t: Text = ENGLISH, big: bool = False) -> Figure:
@@ -29,15 +33,15 @@ def network_figure(snap: Snapshot, model: int = 0, t: Text = ENGLISH, big: bool 
     title = t("figures.net_title_full" if p == 0 else "figures.net_title_thinned", name=model_name(p, t))
     if net is None:
         return figure([], title, big=big, xaxis=dict(visible=False), yaxis=dict(visible=False))
-    rows = [1] + [net.n_drawn] * net.depth + [1]
+    rows = [net.sizes[0]] + [net.n_drawn] * net.depth + [1]
     centres = [(np.arange(n) - (n - 1) / 2)[::-1] for n in rows]  # y of each column's units, top first
-    kept = [np.ones(1, bool)] + list(net.kept[model]) + [np.ones(1, bool)]
+    kept = [np.ones(rows[0], bool)] + list(net.kept[model]) + [np.ones(1, bool)]
     traces = _edges(net, model, centres, kept) + _units(net, model, centres, kept, t)
     dropped = 1 - float(net.kept_share[model].mean())  # of all the layers' units, for that point
     when = t("figures.net_when_full" if p == 0 else "figures.net_when_thinned", it=f"{snap.iteration:,}",
              point=EXAMPLE + 1, dropped=f"{dropped:.0%}")
     subtitle = t("figures.net_drawn", k=net.n_drawn, width=net.sizes[1]) + "<br>" + when  # two short lines fit a phone
-    labels = ["x"] + [str(l + 1) for l in range(net.depth)] + ["ŷ"]
+    labels = ["x₁, x₂" if net.plane else "x"] + [str(l + 1) for l in range(net.depth)] + ["ŷ"]
     top = max(rows) / 2
     annotations = [dict(text=text, x=c, y=-top, xref="x", yref="y", yanchor="top", showarrow=False)
                    for c, text in enumerate(labels)]
@@ -83,8 +87,7 @@ def _segments(segments) -> tuple[np.ndarray, np.ndarray]:
 def _units(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.ndarray], t: Text) -> list[dict]:
     """The units' boxes with their output thumbnails, crosses over the dropped ones, and an
     invisible marker per unit that carries its hover text (tapping works the same on a phone)."""
-    curves = [net.x[None]] + list(net.outputs[model]) + [net.prediction[model][None]]  # the input's "output" is x
-    u = (net.x - net.x.min()) / (np.ptp(net.x) or 1.0)  # thumbnail x across a box, 0…1
+    curves = [net.inputs()] + list(net.outputs[model]) + [net.prediction[model][None]]  # an input's "output" is itself
     columns = np.concatenate([np.full(len(ys), c, np.float32) for c, ys in enumerate(centres)])
     ys, alive = np.concatenate(centres), np.concatenate(kept).astype(bool)
     out = np.concatenate(curves)  # (units, T), column by column
@@ -93,16 +96,15 @@ def _units(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.nd
     v = np.where(hi > lo, (out - lo) / np.where(hi > lo, hi - lo, 1), 0)  # a unit off everywhere lies flat
     box_x = columns[:, None] + BOX_W * np.array([-1, 1, 1, -1, -1])
     box_y = ys[:, None] + BOX_H * np.array([-1, -1, 1, 1, -1])
-    line_x = columns[:, None] + BOX_W * (1.7 * u - 0.85)
-    line_y = ys[:, None] + BOX_H * (1.6 * v - 0.8)
     traces = []
     for state in (True, False):
+        # Filled boxes, except over 2-D images: Plotly draws heatmaps below every scatter trace.
+        fill = dict(fill="toself", fillcolor="white" if state else "#EEEEEE") if not net.plane else {}
         if (alive == state).any():
             traces.append(dict(type="scatter", x=_rows(box_x[alive == state]), y=_rows(box_y[alive == state]),
-                               mode="lines", fill="toself", hoverinfo="skip", fillcolor="white" if state else "#EEEEEE",
-                               line=dict(color="#999999" if state else "#CCCCCC", width=1)))
-            traces.append(dict(type="scatter", x=_rows(line_x[alive == state]), y=_rows(line_y[alive == state]),
-                               mode="lines", hoverinfo="skip", line=dict(color=LINE if state else FADED, width=1.5)))
+                               mode="lines", hoverinfo="skip", line=dict(color="#999999" if state else "#CCCCCC", width=1),
+                               **fill))
+    traces += _images(net, centres, v, alive) if net.plane else _lines(net, columns, ys, v, alive)
     if not alive.all():  # a cross over each dropped unit: its two diagonals
         c, y = columns[~alive], ys[~alive]
         diagonals = np.concatenate([np.stack([c - BOX_W, y - BOX_H, c + BOX_W, y + BOX_H], 1),
@@ -110,10 +112,41 @@ def _units(net: NetView, model: int, centres: list[np.ndarray], kept: list[np.nd
         cx, cy = _segments(diagonals)
         traces.append(dict(type="scatter", x=cx, y=cy, mode="lines", hoverinfo="skip", line=dict(color=LINE, width=2)))
     units = [(c, i) for c, col in enumerate(centres) for i in range(len(col))]
-    text = [_hover(net, c, i, bool(a), float(l), float(h), t) + "<br>" + _sparkline(row)
+    text = [_hover(net, c, i, bool(a), float(l), float(h), t) + ("" if net.plane else "<br>" + _sparkline(row))
             for (c, i), a, l, h, row in zip(units, alive, lo[:, 0], hi[:, 0], v)]
     traces.append(dict(type="scatter", x=columns, y=ys, mode="markers", hovertext=text, hoverinfo="text",
                        marker=dict(size=24, color="rgba(0,0,0,0)")))
+    return traces
+
+
+def _lines(net: NetView, columns: np.ndarray, ys: np.ndarray, v: np.ndarray, alive: np.ndarray) -> list[dict]:
+    """1-D thumbnails: each unit's output over x (0…1 in `v`) as a line across its box."""
+    u = (net.x - net.x.min()) / (np.ptp(net.x) or 1.0)  # thumbnail x across a box, 0…1
+    line_x = columns[:, None] + BOX_W * (1.7 * u - 0.85)
+    line_y = ys[:, None] + BOX_H * (1.6 * v - 0.8)
+    return [dict(type="scatter", x=_rows(line_x[alive == state]), y=_rows(line_y[alive == state]), mode="lines",
+                 hoverinfo="skip", line=dict(color=LINE if state else FADED, width=1.5))
+            for state in (True, False) if (alive == state).any()]
+
+
+def _images(net: NetView, centres: list[np.ndarray], v: np.ndarray, alive: np.ndarray) -> list[dict]:
+    """2-D thumbnails, as Playground's neurons: each unit's output over the plane (0…1 in `v`, r × r)
+    as an image in its box. One heatmap per column, its units' images stacked with transparent
+    (NaN) rows between them; a dropped unit's image in the faded half of the colour scale."""
+    side = len(net.x)
+    cell_w, cell_h = 1.7 * BOX_W / side, 1 / IMAGE_ROWS_PER_UNIT  # a row of units is IMAGE_ROWS_PER_UNIT cells apart
+    traces, first = [], 0
+    for c, ys in enumerate(centres):
+        n = len(ys)
+        z = np.full(((n - 1) * IMAGE_ROWS_PER_UNIT + side, side), np.nan, np.float32)
+        for i in range(n):  # ys run top first; z's rows bottom first
+            image = v[first + i].reshape(side, side) + (0.0 if alive[first + i] else 2.0)
+            row = (n - 1 - i) * IMAGE_ROWS_PER_UNIT
+            z[row:row + side] = image
+        first += n
+        traces.append(dict(type="heatmap", z=z, x0=c - 0.85 * BOX_W + cell_w / 2, dx=cell_w,
+                           y0=float(ys.min()) - (side - 1) * cell_h / 2, dy=cell_h, zmin=0, zmax=3,
+                           colorscale=IMAGE_SCALE, showscale=False, hoverinfo="skip"))
     return traces
 
 
@@ -135,7 +168,7 @@ def _sparkline(v: np.ndarray, points: int = 20) -> str:
 def _hover(net: NetView, column: int, i: int, alive: bool, lo: float, hi: float, t: Text) -> str:
     """What tapping a unit says: which unit it is, whether this step dropped it, its output's range."""
     if column == 0:
-        return t("figures.net_hover_input")
+        return t("figures.net_hover_input_plane", i=i + 1) if net.plane else t("figures.net_hover_input")
     if column == net.depth + 1:
         return t("figures.net_hover_output", lo=f"{lo:.3g}", hi=f"{hi:.3g}")
     unit = int(net.units[column - 1, i]) + 1

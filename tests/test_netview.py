@@ -152,3 +152,40 @@ def test_a_units_tooltip_draws_its_output_over_x():
     picked = unit[np.linspace(0, len(unit) - 1, 20).round().astype(int)]
     level = (picked - unit.min()) / (np.ptp(unit) or 1.0) * (len(SPARK) - 1)  # 0…7 over the unit's range
     assert [SPARK.index(c) for c in line] == [int(round(float(v))) for v in level]
+
+
+def test_a_2d_network_draws_each_unit_as_an_image_of_its_output_over_the_plane():
+    from dropviz.data2d import Dataset2D
+    from dropviz.netview import THUMB_SIDE
+
+    model = StackedMLP([0.0, 0.5], 12, 2, [3, 3], in_features=2)
+    points, axis, _ = Dataset2D.grid(50)
+    grid = torch.from_numpy(points)
+    hidden: list[torch.Tensor] = []
+    with torch.no_grad():
+        pred = model.eval()(grid, hidden=hidden)
+    masks = torch.ones(2, 2, 5, 12)
+    masks[1, 0, EXAMPLE, :6] = 0  # the dropout model dropped layer 1's first six units for point 1
+    net = net_view(drawn_units(12, 2, seed=3, most=5), model.sizes, list(model.weights), hidden, pred, masks, points)
+    assert net.plane and net.outputs.shape == (2, 2, 5, THUMB_SIDE ** 2) and len(net.x) == THUMB_SIDE
+    assert net.weights[0].shape == (2, 2, 5)  # both inputs to the drawn units of layer 1
+    at = np.linspace(0, 49, THUMB_SIDE).round().astype(int)
+    unit = net.units[1, 2]  # layer 2's third drawn unit, at the subgrid's points
+    expected = hidden[1][1].numpy().reshape(50, 50, 12)[at][:, at, unit]
+    assert np.allclose(net.outputs[1, 1, 2].reshape(THUMB_SIDE, THUMB_SIDE), expected)
+    fig = network_figure(_snapshot_with(net), model=1)
+    images = [tr for tr in fig["data"] if tr["type"] == "heatmap"]
+    assert len(images) == 2 + 2  # the inputs, two hidden layers, the output: one heatmap a column
+    cells = [int(np.isfinite(im["z"]).sum()) for im in images]
+    assert cells == [2 * THUMB_SIDE ** 2, 5 * THUMB_SIDE ** 2, 5 * THUMB_SIDE ** 2, THUMB_SIDE ** 2]
+    x1, x2 = images[0]["z"][-THUMB_SIDE:], images[0]["z"][:THUMB_SIDE]  # x1 on top (first unit), x2 below
+    assert (np.diff(x1, axis=1) > 0).all() and (np.diff(x1, axis=0) == 0).all()  # x1 grows left to right
+    assert (np.diff(x2, axis=0) > 0).all() and (np.diff(x2, axis=1) == 0).all()  # x2 grows bottom to top
+    dropped = int((~net.kept[1, 0]).sum())
+    assert int((images[1]["z"] >= 2).sum()) == dropped * THUMB_SIDE ** 2  # drawn faded
+
+
+def _snapshot_with(net) -> train.Snapshot:
+    snap = snapshots(SMALL.with_(epochs=1))[-1]
+    snap.net = net
+    return snap
