@@ -126,7 +126,7 @@ def columns(n: int, titles: list[str], gap: float = 0.04) -> dict[str, Any]:
     return panels(n, titles, gap=gap)
 
 
-def _axis(i: int) -> dict[str, str]:
+def panel_axes(i: int) -> dict[str, str]:
     """Which panel a trace belongs to, for `panels` layouts."""
     return {} if i == 0 else {"xaxis": f"x{i + 1}", "yaxis": f"y{i + 1}"}
 
@@ -280,7 +280,7 @@ def masks_figure(snap: Snapshot, model: int = -1, t: Text = ENGLISH, big: bool =
         z = masks[l][:MAX_MASK_SAMPLES, :MAX_MASK_UNITS].T  # rows: units, columns: training samples
         traces.append(dict(type="heatmap", z=z, zmin=0, zmax=1, showscale=False, xgap=1,
                            colorscale=[[0, "#1f1f1f"], [1, MODEL_COLORS[1]]],
-                           hovertemplate="%{y}, %{x}: %{z}<extra>" + t("figures.mask_hover") + "</extra>", **_axis(l)))
+                           hovertemplate="%{y}, %{x}: %{z}<extra>" + t("figures.mask_hover") + "</extra>", **panel_axes(l)))
         layout["xaxis" + ("" if l == 0 else str(l + 1))].update(title=dict(text=t("figures.sample")), nticks=3)
         if l:  # unit numbers once, on the left: inner labels would overlap the next panel
             layout[f"yaxis{l + 1}"]["showticklabels"] = False
@@ -312,7 +312,7 @@ def weight_norm_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> 
             traces.append(dict(type="scatter", x=h["iteration"], y=change[:, l, m], customdata=norms[:, l, m],
                                mode="lines", name=model_name(p, t), legendgroup=f"{p:g}",
                                showlegend=l == 0 and first[m], hovertemplate=hover,
-                               line=dict(color=model_color(p), width=2.5), **_axis(l)))
+                               line=dict(color=model_color(p), width=2.5), **panel_axes(l)))
         suffix = "" if l == 0 else str(l + 1)
         layout[f"xaxis{suffix}"].update(range=[0, snap.total], nticks=3)
         layout[f"yaxis{suffix}"].update(ticksuffix="%", nticks=4, zeroline=True)
@@ -340,7 +340,7 @@ def weight_hist_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> 
         for m, p in enumerate(snap.ps):
             traces.append(dict(type="bar", x=centers, y=counts[m], name=model_name(p, t), legendgroup=f"{p:g}",
                                showlegend=l == 0 and first[m], marker=dict(color=model_color(p)), opacity=0.6,
-                               **_axis(l)))
+                               **panel_axes(l)))
         suffix = "" if l == 0 else str(l + 1)
         layout[f"yaxis{suffix}"]["showticklabels"] = False  # counts differ by layer: the shapes compare
         ticks = symmetric_ticks(edges)  # at 16 px (big) three labels overrun a quarter panel: ±a only
@@ -379,4 +379,10 @@ def seeds_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure
     return figure(traces, t("figures.seeds_title", n=n), big=big, subtitle=t(key, it=f"{v.iteration:,}"),
                   xaxis=dict(title=dict(text=t("figures.model")), tickvals=[0, 1], range=[-0.5, 1.5],
                              ticktext=[model_name(0.0, t), model_name(v.p, t)]),
-                  yaxis=dict(title=dict(text=t("figures.seed_axis")), **log_axis(test)))
+                  yaxis=dict(title=dict(text=t("figures.seed_axis_bce" if _plane(snap) else "figures.seed_axis")),
+                             **log_axis(test)))
+
+
+def _plane(snap: Snapshot) -> bool:
+    """Whether the snapshot is of a 2-D classification run: its losses are cross-entropies."""
+    return getattr(snap, "task", "regression") == "classification"

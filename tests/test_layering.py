@@ -2,8 +2,8 @@
 
 The layers, lowest first (README.md, "How it works", lists what each module does):
 
-    config → control, history, devices, i18n → data, dropout → model → fast_step, budget, export, netview
-    → train → verdict, lessons, seeds, scheduler → workers → runner → figures → lesson_figures, net_figure
+    config → control, history, devices, i18n, data2d → data, dropout → model → fast_step, budget, export, netview
+    → train → verdict, lessons, seeds, scheduler → workers → runner → figures → lesson_figures, net_figure, plane_figures
     → bench → cli → __main__ → ui
 
 A module may import only modules of a lower layer (or of its own package). Only `ui` imports
@@ -26,7 +26,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "dropviz"
 # Lower rank = lower layer: the top-level module or package under dropviz/ (its submodules share it).
 RANK = {
     "__init__": 0, "config": 0,
-    "control": 1, "history": 1, "devices": 1, "i18n": 1,
+    "control": 1, "history": 1, "devices": 1, "i18n": 1, "data2d": 1,  # data2d: numpy only, data.py picks it
     "data": 2, "dropout": 2,
     "model": 3,
     "fast_step": 4, "budget": 4, "export": 4,  # export: data and init written into a plain script
@@ -36,7 +36,7 @@ RANK = {
     "seeds": 7, "workers": 7,
     "runner": 8,
     "figures": 9,
-    "lesson_figures": 10, "net_figure": 10,
+    "lesson_figures": 10, "net_figure": 10, "plane_figures": 10,
     "bench": 11,
     "cli": 12,
     "__main__": 13,

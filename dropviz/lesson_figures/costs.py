@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, _axis, _positive, figure, log_axis,
+from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, panel_axes, _positive, figure, log_axis,
                        p_colors, panels)
 from ..lessons.costs import BNStats
 
@@ -44,7 +44,7 @@ def bn_figure(stats: list[BNStats], chosen: float, t: Text = ENGLISH, big: bool 
     for field, key, color, dash, panel in BN_LINES:
         traces.append(dict(type="scatter", x=ps, y=[getattr(s, field) for s in stats], mode="lines+markers",
                            name=t(f"costs.fig.{key}"), legendgroup=key, showlegend=panel == 0,
-                           line=dict(color=color, dash=dash, width=2), marker=dict(size=5), **_axis(panel)))
+                           line=dict(color=color, dash=dash, width=2), marker=dict(size=5), **panel_axes(panel)))
     for suffix in ("", "2"):
         layout[f"xaxis{suffix}"]["title"] = dict(text=t("costs.fig.p_axis"))
     layout["yaxis"].update(title=dict(text=t("costs.fig.variance")),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, _axis, _positive, figure, log_axis, panels,
+from ..figures import (ENGLISH, MODEL_COLORS, OTHER_COLORS, Figure, Text, panel_axes, _positive, figure, log_axis, panels,
                        symmetric_ticks)
 from ..lessons.l2 import MODELS, L2Snapshot
 
@@ -42,7 +42,7 @@ def norm_figure(snap: L2Snapshot, t: Text = ENGLISH, big: bool = False) -> Figur
     for l in range(layers):
         for m in range(len(MODELS)):
             traces.append(dict(type="scatter", x=h["iteration"], y=h["weight_norm"][:, l, m], mode="lines",
-                               **_style(m, snap, t, show=l == 0), **_axis(l)))
+                               **_style(m, snap, t, show=l == 0), **panel_axes(l)))
         suffix = "" if l == 0 else str(l + 1)
         layout[f"xaxis{suffix}"].update(range=[0, snap.total], tickvals=[0, snap.total // 2, snap.total])
         layout[f"yaxis{suffix}"]["nticks"] = 4
@@ -63,7 +63,7 @@ def hist_figure(snap: L2Snapshot, t: Text = ENGLISH, big: bool = False) -> Figur
     for l, (density, centers) in enumerate(hists):
         for m in range(len(MODELS)):
             traces.append(dict(type="scatter", x=centers[m], y=density[m], mode="lines", line_shape="hvh",
-                               **_style(m, snap, t, show=l == 0), **_axis(l)))
+                               **_style(m, snap, t, show=l == 0), **panel_axes(l)))
         layout[f"xaxis{'' if l == 0 else l + 1}"].update(tickvals=symmetric_ticks(centers), title=dict(text=t("l2.fig.weight")))
     layout["yaxis"]["title"] = dict(text=t("l2.fig.density"))
     return figure(traces, t("l2.fig.hist_title"), height=300, big=big, panel_title_lines=1, **layout)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import figures
 from ..net_figure import network_figure
+from ..plane_figures import boundary_figure, by_task, loss_accuracy_figure
 from ..i18n import translator
 from ..runner import Frame
 from ..train import Snapshot
@@ -21,7 +22,9 @@ from .byte_lru import ByteLRU
 from .live_chart import Encoded, encode
 
 CHARTS = {  # key → (figure function, height), drawn two to a row; all but the first two hide with ?hide=charts_extra
-    "fit": (figures.fit_figure, 360), "loss": (figures.loss_figure, 360),
+    # A 2-D run's first two: the decision boundaries, and accuracy beside the loss (plane_figures.py).
+    "fit": (by_task(figures.fit_figure, boundary_figure), 360),
+    "loss": (by_task(figures.loss_figure, loss_accuracy_figure), 360),
     # The network view: p = 0's whole network beside the dropout model's thinned one (net_figure.py).
     "net_p0": (partial(network_figure, model=0), 360), "net_p": (partial(network_figure, model=1), 360),
     "masks": (figures.masks_figure, 360), "norms": (figures.weight_norm_figure, 360),
