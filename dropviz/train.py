@@ -12,7 +12,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -139,18 +139,18 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         stepped = control.stepped()
         snapshot_after = stepped or not it % config.snapshot_every or it == config.epochs
-        train_losses = train_step(trainer, t["x_train"], t["y_train"], generators)
+        train_step(trainer, t["x_train"], t["y_train"], generators)
         done += 1
         if not snapshot_after:
             continue
+        row = None  # this iteration's history row, when it was recorded before the frame was decided on
         if not stepped and it < config.epochs and unsent + 1 < control.frame_stride:
-            if not stats.record(model, t, history, it).any():  # a diverged model is named at once, below
+            row = stats.record(model, t, history, it)
+            if not row.all_diverged.any():  # a diverged model is named at once, below
                 unsent += 1
                 continue
-            unsent, recorded = 0, True
-        else:
-            unsent, recorded = 0, False
-        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, train_losses, recorded)
+        unsent = 0
+        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, row)
         if snap.all_diverged.all():
             snap.status, snap.message = "diverged", _divergence_message(snap, config)
             yield snap
@@ -208,6 +208,16 @@ def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
             f"learning rate {config.lr:g} is too high for {them}. Lower the learning rate and train again.")
 
 
+class _Row(NamedTuple):
+    """A row of the loss history (`_Stats.record`): what a frame of the same iteration reuses."""
+
+    all_train: np.ndarray  # (A,) eval-mode MSE of every model on its training points
+    all_test: np.ndarray  # (A,) and on its test points
+    all_diverged: np.ndarray  # (A,) bool: either loss is NaN or infinite
+    norms: np.ndarray  # (layers, M) the charted models' weight norms
+    shown: StackedMLP  # the charted models: their own copy (see _Stats), or the model itself
+
+
 class _Stats:
     """Turns the live model into a Snapshot: evaluation, masks, weight statistics, MC band.
 
@@ -232,45 +242,48 @@ class _Stats:
         # shifts the training masks.
         self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds[:self.charted]], device)
         self.net_units = drawn_units(config.width, config.depth, int(seeds[0]))  # chosen once per run
+        # The source tests at its training x (data.py): one forward then serves both losses.
+        self.test_at_train_x = np.array_equal(data.x_test, data.x_train)
 
     @torch.no_grad()
-    def record(self, model: StackedMLP, t, history: History, it: int) -> np.ndarray:
-        """The history's row for iteration `it` (eval-mode losses and weight norms of the charted
-        models): all a snapshot that is not sent as a frame costs. Returns all_diverged (A,)."""
-        model.eval()
-        self.shown = shown = self._charted_model(model)
-        # The training and the test points in one forward, (A, n + n_test, 1); the grid, for a frame
-        # only, in another, so a loss never depends on whether its snapshot became a frame.
-        n = t["x_train"].shape[1]
-        out = model(torch.cat([t["x_train"], t["x_test"]], dim=1))
-        self.all_train, self.all_test = _mse(out[:, :n], t["y_train"]), _mse(out[:, n:], t["y_test"])
-        self.all_diverged = ~(np.isfinite(self.all_train) & np.isfinite(self.all_test))
-        self.norms = shown.weight_norms().cpu().numpy()
-        history.add(it, self.all_train[:self.charted], self.all_test[:self.charted], self.norms)
-        return self.all_diverged
+    def record(self, model: StackedMLP, t, history: History, it: int) -> _Row:
+        """The history's row for iteration `it` (eval-mode losses of every model, weight norms of the
+        charted ones): all a snapshot that is not sent as a frame costs."""
+        if model.training:  # (eval() walks every module even when there is nothing to switch)
+            model.eval()
+        shown = self._charted_model(model)
+        # The training and the test points in one forward, (A, n + n_test, 1), or the training points
+        # alone where the test points share their x; the grid, for a frame only, in another, so a
+        # loss never depends on whether its snapshot became a frame.
+        if self.test_at_train_x:
+            pred_train = pred_test = model(t["x_train"])
+        else:
+            n = t["x_train"].shape[1]
+            out = model(torch.cat([t["x_train"], t["x_test"]], dim=1))
+            pred_train, pred_test = out[:, :n], out[:, n:]
+        all_train, all_test = _mse(pred_train, t["y_train"], pred_test, t["y_test"])
+        norms = shown.weight_norms().cpu().numpy()
+        history.add(it, all_train[:self.charted], all_test[:self.charted], norms)
+        return _Row(all_train, all_test, ~(np.isfinite(all_train) & np.isfinite(all_test)), norms, shown)
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
-                 start: float, done: int, train_losses: torch.Tensor | None = None,
-                 recorded: bool = False) -> Snapshot:
-        """A frame: `record`'s row (unless `recorded` already for this iteration) and everything charted."""
-        if not recorded:
-            self.record(model, t, history, it)
-        charted, shown = self.charted, self.shown
-        all_train, all_test, all_diverged, norms = self.all_train, self.all_test, self.all_diverged, self.norms
-        train_loss, test_loss = all_train[:charted], all_test[:charted]
+                 start: float, done: int, row: _Row | None = None) -> Snapshot:
+        """A frame: this iteration's history row (`row`, when `record` made it already) and everything charted."""
+        row = self.record(model, t, history, it) if row is None else row
+        charted, shown = self.charted, row.shown
         hidden: list[torch.Tensor] | None = [] if self.detail else None  # unit outputs, for the network view
         grid_pred = shown(x_grid.expand(charted, *x_grid.shape), hidden=hidden)
         last = model.last_masks  # the last training step's (M, depth, N, H) 0/1 masks
-        masks = (last[:charted] > 0).to(torch.uint8).cpu().numpy() if last is not None else np.zeros((charted, 0, 0, 0), np.uint8)
+        masks, drop_rate = _kept(last, charted)
         elapsed = time.perf_counter() - start
         snap = Snapshot(
             iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
-            train_loss=train_loss, test_loss=test_loss, history=history.arrays(),
+            train_loss=row.all_train[:charted], test_loss=row.all_test[:charted], history=history.arrays(),
             x_grid=x_grid[:, 0].cpu().numpy(), pred=grid_pred[..., 0].cpu().numpy(),
-            masks=masks, drop_rate=1 - masks.mean(axis=(2, 3)) if masks.size else np.zeros((charted, 0)),
-            weight_norm=norms, all_ps=self.all_ps, all_seeds=self.all_seeds, all_train_loss=all_train,
-            all_test_loss=all_test, all_diverged=all_diverged, diverged=all_diverged[:charted],
+            masks=masks, drop_rate=drop_rate, weight_norm=row.norms, all_ps=self.all_ps, all_seeds=self.all_seeds,
+            all_train_loss=row.all_train, all_test_loss=row.all_test, all_diverged=row.all_diverged,
+            diverged=row.all_diverged[:charted],
             its_per_sec=done / elapsed if elapsed > 0 else 0.0, elapsed=elapsed,
             device=str(self.device), device_note=self.device_note, data=self.data)
         if self.detail:
@@ -291,21 +304,39 @@ class _Stats:
         return self.charted_model.eval()
 
 
-def _mse(pred: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    return (pred - y).square().mean(dim=(1, 2)).cpu().numpy()
+def _mse(pred_train: torch.Tensor, y_train: torch.Tensor, pred_test: torch.Tensor,
+         y_test: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Each model's MSE on its training points and on its test points, (A,) each; one read-back."""
+    mse = [(pred - y).square().mean(dim=(1, 2)) for pred, y in ((pred_train, y_train), (pred_test, y_test))]
+    train, test = torch.stack(mse).cpu().numpy()
+    return train, test
+
+
+def _kept(masks: torch.Tensor | None, charted: int) -> tuple[np.ndarray, np.ndarray]:
+    """The charted models' keep masks, (M, depth, N, H) uint8, 1 = kept, from a training step's
+    (A, depth, N, H) masks; and the share of units each layer dropped, (M, depth). Empty before
+    the first step (masks None)."""
+    if masks is None:
+        return np.zeros((charted, 0, 0, 0), np.uint8), np.zeros((charted, 0))
+    kept = (masks[:charted] > 0).view(torch.uint8).cpu().numpy()  # a bool's byte is 0 or 1: no conversion
+    return kept, 1 - kept.mean(axis=(2, 3))
 
 
 def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per layer: counts (M, bins) over edges shared by all models, so their histograms compare.
 
-    All models of a layer at once (one bincount over bin indices offset by row), as torch.histc would
-    count them row by row: values outside the finite range are left out, the top edge counts
-    in the last bin.
+    Counted as torch.histc would count each row (values outside the finite range are left out, the
+    top edge counts in the last bin), with few ops, for speed (they were a third of a frame's
+    snapshot): one read-back of every layer's range; per layer one bincount over bin indices
+    offset by row (row m counts in bins m·B…; a non-finite value one past the last, then dropped).
     """
-    out = []
-    for w in tensors:
-        flat = w.detach().flatten(1).float()  # (M, weights)
-        lo, hi = (v.item() for v in torch.aminmax(flat))
+    flats = [w.detach().flatten(1) for w in tensors]  # (M, weights of layer l)
+    n_models = flats[0].shape[0]
+    ranges = torch.stack([v for flat in flats for v in torch.aminmax(flat)]).view(-1, 2).tolist()
+    rows = torch.arange(0, n_models * HIST_BINS, HIST_BINS, dtype=torch.int32, device=flats[0].device).unsqueeze(1)
+    dropped = n_models * HIST_BINS  # the bin of the non-finite values
+    counts, edges = [], []
+    for flat, (lo, hi) in zip(flats, ranges):
         finite = None
         if not (math.isfinite(lo) and math.isfinite(hi)):  # a diverged model: count its finite values only
             finite = torch.isfinite(flat)
@@ -313,12 +344,24 @@ def _histograms(tensors: list[torch.Tensor]) -> list[tuple[np.ndarray, np.ndarra
             lo, hi = (kept.min().item(), kept.max().item()) if kept.numel() else (-1.0, 1.0)
         if not hi > lo:
             lo, hi = lo - 1e-3, hi + 1e-3
-        bins = ((flat - lo) * (HIST_BINS / (hi - lo))).nan_to_num_(0.0).clamp_(0, HIST_BINS - 1).to(torch.int32)
-        bins += torch.arange(flat.shape[0], dtype=torch.int32, device=flat.device).unsqueeze(1) * HIST_BINS  # row m → bins m·B…
-        counts = torch.bincount(bins.view(-1), None if finite is None else finite.view(-1).float(),
-                                minlength=flat.shape[0] * HIST_BINS).view(flat.shape[0], HIST_BINS)
-        out.append((counts.float().cpu().numpy(), np.linspace(lo, hi, HIST_BINS + 1)))
-    return out
+        bins = (flat - lo).mul_(HIST_BINS / (hi - lo))
+        if finite is not None:
+            bins.nan_to_num_(0.0)
+        index = bins.clamp_(0, HIST_BINS - 1).to(torch.int32).add_(rows)
+        if finite is not None:
+            index.masked_fill_(~finite, dropped)
+        counts.append(torch.bincount(index.view(-1), minlength=dropped + 1)[:dropped])
+        edges.append((lo, hi))
+    counts = torch.stack(counts).view(len(flats), n_models, HIST_BINS).float().cpu().numpy()
+    return list(zip(counts, _linspaces(*np.array(edges).T, HIST_BINS + 1)))
+
+
+def _linspaces(starts: np.ndarray, stops: np.ndarray, num: int) -> np.ndarray:
+    """np.linspace(start, stop, num) for each start and stop, (len(starts), num), in three numpy ops
+    (the same numbers: np.linspace's own formula)."""
+    grid = starts[:, None] + np.arange(num) * ((stops - starts) / (num - 1))[:, None]
+    grid[:, -1] = stops
+    return grid
 
 
 def _mc_band(model: StackedMLP, samples: int, generators: list[torch.Generator]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

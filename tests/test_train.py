@@ -14,7 +14,7 @@ from dropviz.control import Control
 from dropviz.data import GRID_POINTS
 from dropviz.devices import resolve_device
 from dropviz.history import MAX_POINTS
-from dropviz.train import HIST_BINS, MC_GRID, OPTIMIZERS, Snapshot, final_metrics, run, sweep
+from dropviz.train import HIST_BINS, MC_GRID, OPTIMIZERS, Snapshot, _histograms, final_metrics, run, sweep
 
 SMALL = LabConfig(width=8, depth=2, epochs=30, snapshot_every=10, dataset="sine", n_points=12, device="cpu")
 
@@ -105,6 +105,28 @@ def test_snapshots_are_plain_data(small_run):
 
 def test_snapshots_do_not_share_mutable_history(small_run):
     assert len(small_run[0].history["iteration"]) < len(small_run[-1].history["iteration"])
+
+
+def test_weight_histograms_count_each_model_as_torch_histc():
+    """_histograms counts all models of all layers with a few ops: as torch.histc would count each
+    model's weights over the layer's finite range, edges and all."""
+    gen = torch.Generator().manual_seed(3)
+    layers = [torch.randn(3, 1, 50, generator=gen), 0.1 * torch.randn(3, 50, 50, generator=gen),
+              torch.full((3, 50, 1), 0.25)]  # a layer of one value: its range is widened by 1e-3
+    layers[1][2, 0, :5] = float("nan")  # a diverged model: only the finite values are counted
+    layers[1][1, 3, 3] = float("inf")
+    histograms = _histograms(layers)
+    assert len(histograms) == len(layers)
+    for w, (counts, edges) in zip(layers, histograms):
+        flat = w.flatten(1)
+        finite = flat[torch.isfinite(flat)]
+        lo, hi = finite.min().item(), finite.max().item()
+        lo, hi = (lo - 1e-3, hi + 1e-3) if lo == hi else (lo, hi)
+        np.testing.assert_array_equal(edges, np.linspace(lo, hi, HIST_BINS + 1))
+        assert counts.shape == (3, HIST_BINS)
+        for row, model_counts in zip(flat, counts):
+            np.testing.assert_array_equal(model_counts, torch.histc(row[torch.isfinite(row)], HIST_BINS, lo, hi).numpy())
+    assert histograms[1][0].sum(axis=1).tolist() == [2500, 2499, 2495]
 
 
 def test_drop_rates_of_the_captured_masks():
