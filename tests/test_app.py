@@ -401,3 +401,29 @@ def test_a_failing_fragment_says_one_sentence_and_logs_the_traceback(caplog):
     assert [e.value for e in at.error] == [catalog("en")["app.page_error"]]
     assert any(m.value == "the rest of the page" for m in at.markdown)
     assert "OrderedDict mutated during iteration" in caplog.text
+
+
+FAILING_PAGE = """
+import sys, types
+import streamlit as st
+from dropviz.ui.app import _guarded
+
+def render():
+    raise RuntimeError("a page's own bug")
+
+sys.modules["dropviz_failing_page"] = types.SimpleNamespace(render=render)
+page = _guarded("failing", "dropviz_failing_page")
+assert page.__name__ == "page_failing"  # Streamlit tells the pages apart by it
+page()
+st.write("the rest of the app")
+"""
+
+
+def test_a_failing_page_says_one_sentence_and_logs_the_traceback(caplog):
+    """Pages are shielded like fragments (common.shielded): one sentence for the student, the
+    traceback in the server's log, and the app around the page keeps drawing."""
+    at = AppTest.from_string(FAILING_PAGE, default_timeout=30).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == [catalog("en")["app.page_error"]]
+    assert any(m.value == "the rest of the app" for m in at.markdown)
+    assert "the page failing failed" in caplog.text and "a page's own bug" in caplog.text

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import logging
 
 import streamlit as st
 
 from . import urlstate
-from .common import language_picker, page_css, projector_css, t
+from .common import language_picker, page_css, projector_css, shielded, t
 from .live_chart import preload_plotly
-
-log = logging.getLogger("dropviz")
 
 # url path → module with render(); the lab first. Each page's title is its "<name>.nav" text.
 PAGES = {
@@ -39,12 +36,9 @@ def run() -> None:
 
 
 def _guarded(name: str, module: str):
-    """The page's render(), imported when first shown; a failure is a message on that page alone."""
+    """The page's render(), imported when first shown; a failure is a message on that page alone
+    (common.shielded)."""
     def page() -> None:
-        try:
-            importlib.import_module(module).render()
-        except Exception:  # st.rerun / st.stop are BaseExceptions and pass through
-            log.exception("page %s failed", name)
-            st.error(t("app.page_error"))
+        importlib.import_module(module).render()
     page.__name__ = f"page_{name}"  # Streamlit tells pages apart by their function's name
-    return page
+    return shielded(page, f"the page {name}")

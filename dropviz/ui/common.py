@@ -7,6 +7,7 @@ import logging
 import re
 import threading
 import uuid
+from typing import Callable
 
 import streamlit as st
 
@@ -26,18 +27,24 @@ _runner_lock = threading.Lock()
 log = logging.getLogger("dropviz")
 
 
-def fragment(body, run_every: float | None = None):
-    """st.fragment(body, run_every=…), guarded: a timed rerun runs outside the page's own guard
-    (app._guarded), so a failure there would show the student Streamlit's error box; here it is
-    logged with its traceback and the fragment says one sentence instead."""
-    @functools.wraps(body)  # Streamlit tells fragments apart by their function
-    def guarded(*args, **kwargs):
+def shielded(body: Callable[..., None], what: str) -> Callable[..., None]:
+    """`body`, made safe to show: an exception it raises is logged with its traceback (as "`what`
+    failed") and the student sees one sentence in its place (app.page_error), not a traceback.
+    Every page is shielded (app._guarded), and every fragment (`fragment`)."""
+    @functools.wraps(body)  # keeps body's name: Streamlit tells pages and fragments apart by it
+    def shielded_body(*args, **kwargs) -> None:
         try:
             body(*args, **kwargs)
         except Exception:  # st.rerun / st.stop are BaseExceptions and pass through
-            log.exception("dropviz: the fragment %s failed", body.__qualname__)
+            log.exception("dropviz: %s failed", what)
             st.error(t("app.page_error"))
-    return st.fragment(guarded, run_every=run_every)
+    return shielded_body
+
+
+def fragment(body, run_every: float | None = None):
+    """st.fragment(body, run_every=…), shielded: a timed rerun runs outside the page's own shield,
+    so a failure there would otherwise show the student Streamlit's error box."""
+    return st.fragment(shielded(body, f"the fragment {body.__qualname__}"), run_every=run_every)
 
 
 def get_runner() -> Runner:
