@@ -14,8 +14,10 @@ and prints model-iterations per second, achieved GFLOP/s and the ratios. Cases a
 (reference, pair, sweep, reference, …), and the figures and ratios come from each case's best
 repeat, with the median beside it: on this shared VM slower repeats are other machines' load
 (phases of 10–15 s in which everything runs 1.3–2.5× slower), not the code, and the best is
-what the code does (the reasoning of Python's timeit). With --profile it then shows where an
-iteration of the pair and of the sweep spends its time, op by op (`profile`).
+what the code does (the reasoning of Python's timeit). Then, the same way, what a frame's
+snapshot of the pair costs beside the pair's training step, and its parts (`snapshot_costs`: the
+history row, the grid forward, the masks, the weight histograms). With --profile it then shows
+where an iteration of the pair and of the sweep spends its time, op by op (`profile`).
 
 `python -m dropviz bench --end-to-end [--backend reference]` times whole processes instead
 (`end_to_end`): `python -m dropviz run --preset source --epochs 4000`, minus a 1-iteration run,
@@ -154,6 +156,51 @@ def _calibrate(step: Callable[[], None], seconds: float) -> int:
     return max(1, int(n * seconds / max(elapsed, 1e-9)))
 
 
+def snapshot_parts(config: LabConfig, steps: int = 100) -> dict[str, Callable[[], object]]:
+    """The config's p = 0 / p pair as train.train_models runs it (one seed), after `steps` training
+    steps: its training step, a frame's snapshot (train._Stats.snapshot, with the lab's detail), and
+    the snapshot's parts as it makes them: the history row (an eval forward of the training and
+    test points, the weight norms), the grid forward, the masks, the weight histograms."""
+    from .history import History
+    from .train import _generator_per_seed, _histograms, _kept, _Stats, make_trainer, train_step
+
+    ps, seeds = list(config.ps), [config.seed] * len(config.ps)
+    data = make_dataset(config)
+    t = {k: torch.stack([torch.from_numpy(getattr(data, k))] * len(ps))  # (M, n, 1), as train_models has them
+         for k in ("x_train", "y_train", "x_test", "y_test")}
+    x_grid = torch.from_numpy(data.x_grid)
+    model = StackedMLP(ps, config.width, config.depth, seeds, config.variant)
+    trainer, generators = make_trainer(model, config), _generator_per_seed(seeds, "cpu")
+    stats, history = _Stats(config, ps, seeds, "cpu", "", data, detail=True), History()
+    for _ in range(steps):
+        train_step(trainer, t["x_train"], t["y_train"], generators)
+    shown = stats.record(model, t, history, steps).shown
+
+    @torch.no_grad()
+    def grid() -> torch.Tensor:
+        return shown(x_grid.expand(len(ps), *x_grid.shape))
+    return {
+        "training step": lambda: train_step(trainer, t["x_train"], t["y_train"], generators),
+        "snapshot": lambda: stats.snapshot(model, x_grid, t, history, steps, "running", "", 0.0, steps),
+        "history row": lambda: stats.record(model, t, history, steps),
+        "grid forward": grid,
+        "masks": lambda: _kept(model.last_masks, len(ps)),
+        "histograms": lambda: _histograms(shown.params()[::2]),
+    }
+
+
+def snapshot_costs(config: LabConfig, repeats: int = 7, seconds: float = 0.25) -> dict[str, dict[str, float]]:
+    """Seconds per call of each of snapshot_parts, interleaved like the cases of `measure`: the best
+    repeat and the median. The training step keeps running between them, as in a run."""
+    parts = snapshot_parts(config)
+    calls = {name: _calibrate(part, seconds / 2) for name, part in parts.items()}
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeats):
+        for name, part in parts.items():
+            times[name].append(_timed(part, calls[name]))
+    return {name: {"seconds": min(ts), "median_seconds": statistics.median(ts)} for name, ts in times.items()}
+
+
 def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25) -> dict:
     """Every figure of the benchmark as a dict (see the module docstring)."""
     if threads:
@@ -181,6 +228,7 @@ def measure(threads: int | None = None, repeats: int = 7, seconds: float = 0.25)
         for name, (_, step, _, _) in cases.items():
             times[name].append(_timed(step, iterations[name]))
     peak = max(peak_gflops() for _ in range(3))
+    result["snapshot"] = snapshot_costs(config, repeats, seconds)
     # FLOPs of one model-iteration's matmuls (see matmul_flops): 4.82 M for the source network.
     flops = matmul_flops([1] + [config.width] * config.depth + [1], config.n_points)
     result.update({
@@ -248,12 +296,28 @@ def report(r: dict) -> str:
         + ("(torch._dynamo was already loaded)" if cold["torch_dynamo_was_loaded"]
            else "(it imports torch._dynamo; FlatSGD does not)"),
         f"peak RSS of this process: {r['peak_rss_mb']:.0f} MB",
+        "",
+        *snapshot_report(r["snapshot"], r["threads"]),
     ]
     diverged = [name for name, c in r["cases"].items() if not c["weights_finite_after_timing"]]
     if diverged:
         lines.append(f"WARNING: {', '.join(diverged)} diverged (NaN or infinite weights) while timed; "
                      "those figures time NaN arithmetic, not training")
     return "\n".join(lines)
+
+
+def snapshot_report(costs: dict[str, dict[str, float]], threads: int) -> list[str]:
+    """The lines of `bench` on what a frame's snapshot costs, beside the training step it follows."""
+    step, snap = costs["training step"]["seconds"], costs["snapshot"]["seconds"]
+    lines = [f"a frame's snapshot of the pair (train._Stats.snapshot, {threads} thread(s)): {snap * 1e3:.2f} ms "
+             f"(median {costs['snapshot']['median_seconds'] * 1e3:.2f}), {snap / step:.1f} training steps of "
+             f"{step * 1e6:.0f} µs; its parts:"]
+    parts = [name for name in costs if name not in ("training step", "snapshot")]
+    for name in parts:
+        lines.append(f"  {name:14s} {costs[name]['seconds'] * 1e3:5.2f} ms (median {costs[name]['median_seconds'] * 1e3:.2f})")
+    rest = snap - sum(costs[name]["seconds"] for name in parts)
+    lines.append(f"  {'the rest':14s} {rest * 1e3:5.2f} ms (the network view, the Snapshot itself; best minus the parts' best)")
+    return lines
 
 
 MATMUL_OPS = {"aten::bmm", "aten::baddbmm", "aten::baddbmm_", "aten::mm", "aten::addmm", "aten::addmm_"}
