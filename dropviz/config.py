@@ -180,7 +180,7 @@ class Notice:
     must show it as text, never as markup (ui/controls.notice_text). `name` is the setting's."""
 
     name: str
-    key: str  # not_a_number, not_a_choice, outside, outside_or_off, repeated, not_a_preset
+    key: str  # not_a_number, not_a_choice, outside, outside_or_off, outside_2d, repeated, not_a_preset
     fields: Mapping[str, str]
 
     def text(self, tr: Callable[..., str]) -> str:
@@ -239,7 +239,12 @@ def clamp_all(schema: Mapping[str, Setting], raw: Mapping[str, Any], base: Mappi
     return values, notices
 
 
-DATASETS = ("source", "linear", "sine", "step")
+DATASETS_1D = ("source", "linear", "sine", "step")  # regression: y over x (data.py)
+# Classification: TensorFlow Playground's 2-D datasets, data2d.DATASETS_2D (config sits below data2d
+# in the layers, so the names are repeated here; tests/test_classify_run.py checks they agree).
+DATASETS_2D = ("circle", "xor", "gaussian", "spiral", "moons")
+DATASETS = DATASETS_1D + DATASETS_2D
+NOISE_MAX_2D = 0.5  # Playground's noise slider ends here (data2d.MAX_NOISE); a 1-D noise goes up to 3
 VARIANTS = ("inverted", "vanilla", "torch")
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
@@ -262,17 +267,33 @@ class LabConfig:
                          help="number of hidden layers, each followed by ReLU and dropout")
     epochs: int = setting(2000, 1, 20_000, widget="stops", place="sidebar",
                           options=(10, 20, 50, 100, 200, 500, 1000, 1500, 2000, 3000, 5000, 10_000, 20_000),
-                          help="training iterations; each is one full-batch step (the source calls them epochs)")
+                          help="training iterations; each is one step, on all the training points unless batch_size "
+                               "is set (the source calls them epochs)")
     lr: float = setting(0.01, 1e-5, 10.0, widget="number", fmt="%.5g", place="advanced",
                         help="learning rate of the optimizer")
     optimizer: str = setting("sgd", choices=OPTIMIZERS, widget="select", place="advanced",
                              help="sgd = SGD with momentum 0.9 (as the source); adam = Adam")
     weight_decay: float = setting(0.0, 0.0, 1.0, widget="number", fmt="%.5g", place="advanced",
                                   help="L2 penalty added by the optimizer (0 = none)")
+    # Playground's L1 beside the L2 above: weights only, not biases (model.l1_penalty).
+    l1: float = setting(0.0, 0.0, 1.0, widget="stops", options=(0.0, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1),
+                        place="advanced", help="L1 penalty l1 · Σ|w| over the weights (not the biases) added to the loss "
+                                               "(0 = none)")
+    # 0: every training point in every step (the source's full batch). Else Playground's mini-batches,
+    # reshuffled each epoch from the seed (model.MiniBatches).
+    batch_size: int = setting(0, 0, 500, widget="stops", options=(0, 1, 2, 5, 10, 20, 50, 100), place="advanced",
+                              help="training points per step, drawn afresh each epoch from the seed (0 = all of them: "
+                                   "full batch)")
+    # 1-D: the training points (the test points are the source's same x, or 200 fresh ones); 2-D: all
+    # the points, Playground's way, split by `ratio` into training and test points.
     n_points: int = setting(10, 2, 500, widget="stops", place="advanced", options=(2, 5, 10, 20, 30, 50, 100, 200, 500),
-                            help="number of noisy training points")
+                            help="1-D: number of noisy training points; 2-D: number of points in all, split by ratio "
+                                 "into training and test points")
     noise: float = setting(0.5, 0.0, 3.0, widget="slider", step=0.05, place="advanced",
-                           help="standard deviation of the noise added to the training targets")
+                           help="1-D: standard deviation of the noise added to the training targets; 2-D: Playground's "
+                                f"noise, at most {NOISE_MAX_2D:g}")
+    ratio: int = setting(50, 10, 90, widget="slider", step=10, place="advanced",
+                         help="2-D: percent of the points used for training, the rest for testing (Playground's ratio)")
     seed: int = setting(1, 0, 2**31 - 1, widget="number", fmt="%d", place="advanced",
                         help="random seed for data, initial weights and dropout masks")
     # 1 by default: one pair, as the source. More to ask the verdict over seeds (a pair more each).
@@ -280,7 +301,8 @@ class LabConfig:
                            help="seeds trained side by side (seed, seed+1, …): the verdict counts on how many "
                                 "dropout wins")
     dataset: str = setting("source", choices=DATASETS, widget="select", place="advanced",
-                           help="target function; 'source' = the source demo's line with its same-x test points")
+                           help="1-D regression: a target function ('source' = the source demo's line with its same-x "
+                                "test points); 2-D classification: one of Playground's point sets")
     variant: str = setting("inverted", choices=VARIANTS, widget="select", place="advanced",
                            help="dropout implementation: inverted (scale 1/(1-p) in training), vanilla (scale at "
                                 "test), torch (F.dropout)")
@@ -292,11 +314,19 @@ class LabConfig:
     # 0 = off; one mask has no spread, so no band: on means 2 or more.
     mc_samples: int = setting(0, 2, 200, off=0, widget="stops", place="advanced",
                               options=(0, 2, 5, 10, 20, 50, 100, 200),
-                              help="dropout masks sampled at test time for the MC-dropout band (0 = off)")
+                              help="dropout masks sampled at test time for the MC-dropout band (0 = off; 1-D only)")
 
     def __post_init__(self) -> None:
         for name, s in schema_of(type(self)).items():
             s.check(getattr(self, name))
+        if self.task == "classification" and self.noise > NOISE_MAX_2D:  # one field's range hangs on another's value
+            raise ConfigError(f"noise={self.noise!r}: must be 0 ≤ value ≤ {NOISE_MAX_2D:g} for the 2-D dataset "
+                              f"{self.dataset} (Playground's noise)")
+
+    @property
+    def task(self) -> str:
+        """"classification" for the 2-D datasets (a logit out, cross-entropy), else "regression"."""
+        return "classification" if self.dataset in DATASETS_2D else "regression"
 
     @property
     def ps(self) -> tuple[float, ...]:
@@ -362,7 +392,14 @@ def clamp(raw: Mapping[str, Any], base: LabConfig = DEFAULTS) -> tuple[LabConfig
     Unknown keys are ignored, unreadable values fall back to `base`, numbers are clamped into
     range (see clamp_all and Setting.clamp). Never raises.
     """
-    values, notices = clamp_all(schema_of(type(base)), raw, base.to_dict())
+    schema = schema_of(type(base))
+    values, notices = clamp_all(schema, raw, base.to_dict())
+    if values["dataset"] in DATASETS_2D and values["noise"] > NOISE_MAX_2D:  # e.g. ?dataset=spiral&noise=1
+        given = raw.get(schema["noise"].url, values["noise"])  # what the link said, else the base's value
+        given = given[-1] if isinstance(given, (list, tuple)) and given else given
+        notices.append(Notice("noise", "outside_2d", {"value": _shown(given), "used": repr(NOISE_MAX_2D),
+                                                       "hi": f"{NOISE_MAX_2D:g}", "dataset": values["dataset"]}))
+        values["noise"] = NOISE_MAX_2D
     return replace(base, **values), notices
 
 

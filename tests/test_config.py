@@ -9,8 +9,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from dropviz.config import (DEFAULTS, P_MAX, PRESETS, SCHEMA, ConfigError, LabConfig, Notice, clamp, from_query,
-                            preset, to_query)
+from dropviz.config import (DATASETS_2D, DEFAULTS, NOISE_MAX_2D, P_MAX, PRESETS, SCHEMA, ConfigError, LabConfig,
+                            Notice, clamp, from_query, preset, to_query)
 from dropviz.i18n import translator
 
 english = translator("en")
@@ -227,6 +227,39 @@ def test_clamp_brings_p_past_its_limit_down_to_it_and_says_so():
     assert config.p == P_MAX and said(notices) == ["p: '0.995' is outside 0 ≤ value ≤ 0.99; using 0.99"]
 
 
+def test_a_2d_link_with_noise_past_playgrounds_range_is_clamped_to_it_and_says_so():
+    config, notices = clamp({"dataset": "spiral", "noise": "2"})
+    assert (config.dataset, config.noise, config.task) == ("spiral", NOISE_MAX_2D, "classification")
+    assert said(notices) == ["noise: '2' is more than 0.5, the most a 2-D dataset (spiral) takes; using 0.5"]
+    zh = [n.text(translator("zh")) for n in notices]
+    assert "0.5" in zh[0] and "spiral" in zh[0] and "'2'" in zh[0]
+    # The noise came from the base (Classroom's 1.0), not the link: still clamped, and said.
+    config, notices = clamp({"dataset": "moons"}, preset("classroom"))
+    assert config.noise == NOISE_MAX_2D and [n.key for n in notices] == ["outside_2d"]
+    # Within the range, or a 1-D dataset: nothing to say.
+    assert clamp({"dataset": "xor", "noise": "0.5"}) == (DEFAULTS.with_(dataset="xor", noise=0.5), [])
+    assert clamp({"dataset": "sine", "noise": "2"}) == (DEFAULTS.with_(dataset="sine", noise=2.0), [])
+
+
+def test_a_2d_config_with_noise_past_playgrounds_range_is_an_error_not_a_guess():
+    with pytest.raises(ConfigError, match=r"^noise=0\.6: must be 0 ≤ value ≤ 0\.5 for the 2-D dataset circle"):
+        LabConfig(dataset="circle", noise=0.6)
+    assert LabConfig(dataset="circle", noise=0.5).task == "classification"
+    assert LabConfig(dataset="linear", noise=3.0).task == "regression"
+
+
+def test_the_2d_settings_round_trip_through_a_link():
+    config = DEFAULTS.with_(dataset="moons", n_points=200, noise=0.25, ratio=30, batch_size=10, l1=0.003)
+    query = to_query(config)
+    assert query == {"dataset": "moons", "n_points": "200", "noise": "0.25", "ratio": "30", "batch_size": "10",
+                     "l1": "0.003"}
+    assert from_query(query) == (config, [])
+    config, notices = clamp({"ratio": "95", "batch_size": "-3", "l1": "5"})
+    assert (config.ratio, config.batch_size, config.l1) == (90, 0, 1.0)
+    assert sorted(n.name for n in notices) == ["batch_size", "l1", "ratio"]
+    assert (DEFAULTS.ratio, DEFAULTS.batch_size, DEFAULTS.l1) == (50, 0, 0.0)  # Playground's 50 %, full batch, no L1
+
+
 def test_long_values_are_shortened_in_notices():
     _, notices = clamp({"dataset": "x" * 10_000})
     assert len(notices) == 1 and len(said(notices)[0]) < 200
@@ -266,7 +299,16 @@ def field_strategy(name: str):
     return span if s.off is None else st.one_of(st.just(s.kind(s.off)), span)
 
 
-configs = st.builds(LabConfig, **{name: field_strategy(name) for name in SCHEMA})
+@st.composite
+def lab_configs(draw) -> LabConfig:
+    """Any valid config: every field in its range, and a 2-D dataset's noise within Playground's 0-0.5."""
+    values = {name: draw(field_strategy(name)) for name in SCHEMA}
+    if values["dataset"] in DATASETS_2D:
+        values["noise"] = draw(st.floats(0.0, NOISE_MAX_2D, allow_nan=False))
+    return LabConfig(**values)
+
+
+configs = lab_configs()
 
 
 @settings(max_examples=300, deadline=None)
