@@ -532,6 +532,9 @@ def _add_bench_parser(sub) -> None:
     bench_p.add_argument("--end-to-end", action="store_true",
                          help="instead: `dropviz run --preset source` as a whole process (N iterations minus 1) against "
                               "the source's loop as a process (best of 3)")
+    bench_p.add_argument("--classify", action="store_true",
+                         help="instead: a 2-D classification pair's training step against the 1-D pair's, at the "
+                              "same width and number of points (issue 14's target: within 1.5×)")
     bench_p.add_argument("--iterations", type=int, default=4000, help="with --end-to-end: N")
     bench_p.add_argument("--backend", choices=("auto", "fused", "reference"), default="auto",
                          help="with --end-to-end: the training step the lab's run uses")

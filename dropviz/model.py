@@ -232,7 +232,7 @@ def select_batch(x: torch.Tensor, y: torch.Tensor, batch: torch.Tensor | None) -
 def _pick_rows(t: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     if t.dim() == 2:
         return t[batch]  # (N, ·) indexed by (M, B): (M, B, ·)
-    return t[torch.arange(len(batch), device=batch.device).unsqueeze(1), batch]  # row batch[m, j] of model m
+    return t.gather(1, batch.unsqueeze(-1).expand(-1, -1, t.shape[-1]))  # out[m, j] = t[m, batch[m, j]]
 
 
 def make_torch_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:

@@ -223,3 +223,28 @@ def test_a_short_training_classifies_the_training_points(dataset, backend):
     with torch.no_grad():
         after = accuracy(model.eval()(x), y)
     assert (after > 0.9).all(), f"{dataset}: train accuracy {after.tolist()} (from {before.tolist()})"
+
+
+def test_bench_times_the_2d_pair_against_the_1d_pair(capsys):
+    from dropviz import bench, cli
+
+    r = bench.classify_vs_regression(repeats=1, seconds=0.01)
+    assert [(row["points"], row["batch_size"]) for row in r["rows"]] == list(bench.CLASSIFY_SIZES)
+    for row in r["rows"]:
+        assert row["regression_seconds"] > 0 and row["classification_seconds"] > 0 and row["weights_finite"]
+        assert row["ratio"] == pytest.approx(row["classification_seconds"] / row["regression_seconds"])
+    assert cli.main(["bench", "--classify", "--repeats", "1", "--seconds", "0.01"]) == 0
+    out = capsys.readouterr().out
+    assert "2-D classification pair vs 1-D regression pair" in out and out.count("×") >= 4
+
+
+def test_the_benched_pairs_train_what_they_say():
+    from dropviz import bench
+    from dropviz.config import preset
+
+    steps = bench.pair_steps(preset("source", device="cpu"), 40, batch_size=8)
+    for name, in_features in (("1-D", 1), ("2-D", 2)):
+        step, params = steps[name]
+        before = params[0].detach().clone()
+        step()
+        assert params[0].shape[1] == in_features and not torch.equal(params[0].detach(), before)
