@@ -22,12 +22,12 @@ from tests.test_backends import CASES, LOSS_ATOL, LOSS_RTOL, STEPS, WEIGHT_ATOL,
 N_POINTS = 120  # per seed: 60 training points
 
 
-def data_2d(seeds, name="moons", noise=0.2):
+def data_2d(seeds, name="moons", noise=0.2, device="cpu"):
     """Per-model training points as train.py stacks them: models of one seed see the same points."""
     sets = {s: make_dataset_2d(name, s, n_points=N_POINTS, noise=noise) for s in set(seeds)}
     x = torch.stack([torch.from_numpy(sets[s].x_train) for s in seeds])  # (M, 60, 2)
     y = torch.stack([torch.from_numpy(sets[s].y_train) for s in seeds])  # (M, 60, 1)
-    return x, y
+    return x.to(device), y.to(device)
 
 
 LEARNING_RATES = {"sgd": 0.05, "adam": 0.01}  # the p = 0 models learn the moons within 200 steps at these
@@ -40,14 +40,14 @@ SETTINGS = {  # name: (l1, batch size)
 }
 
 
-def both_backends(ps, seeds, optimizer, l1, batch_size, lr=None, weight_decay=0.01):
+def both_backends(ps, seeds, optimizer, l1, batch_size, lr=None, weight_decay=0.01, device="cpu"):
     """The same 2-input classifiers, trainers, mask generators and mini-batches for each backend."""
     lr = lr or LEARNING_RATES[optimizer]
-    models = {name: StackedMLP(ps, 24, 3, seeds, in_features=2) for name in ("reference", "fused")}
+    models = {name: StackedMLP(ps, 24, 3, seeds, device=device, in_features=2) for name in ("reference", "fused")}
     return {"reference": ReferenceStep(models["reference"], optimizer, lr, weight_decay, l1=l1, loss="bce"),
             "fused": FusedStep(models["fused"], optimizer, lr, weight_decay, l1=l1, loss="bce")}, \
-        {name: _generator_per_seed(seeds, "cpu") for name in models}, \
-        {name: MiniBatches(seeds, N_POINTS // 2, batch_size) for name in models}
+        {name: _generator_per_seed(seeds, device) for name in models}, \
+        {name: MiniBatches(seeds, N_POINTS // 2, batch_size, device) for name in models}
 
 
 def one_step_each(trainers, x, y, generators, batches, step, loss_rtol=LOSS_RTOL):
@@ -95,6 +95,19 @@ def test_every_step_of_the_fused_bce_step_is_autograds(case, optimizer, setting)
     start = StackedMLP(ps, 24, 3, seeds, in_features=2)
     assert not torch.equal(models["fused"].params()[0], start.params()[0])  # the 2-input layer trained
     assert (losses["reference"][torch.tensor(ps) == 0] < 0.5).all()  # log 2 = 0.69 is a coin's: p = 0 learned
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_every_step_of_the_fused_bce_step_is_autograds_on_cuda(optimizer):
+    ps, seeds = CASES["sweep"]
+    trainers, generators, batches = both_backends(ps, seeds, optimizer, L1, 16, device="cuda")
+    x, y = data_2d(seeds, device="cuda")
+    for step in range(100):
+        _, models = one_step_each(trainers, x, y, generators, batches, step)
+        assert_same_weights(models)
+        start_fused_where_reference_is(trainers)
+    assert models["fused"].params()[0].is_cuda
 
 
 # Left to run freely, the backends part where a rounding difference decides a discontinuity: a ReLU
@@ -159,11 +172,11 @@ def test_accuracy_on_a_hand_made_case():
 def test_l1_reaches_weights_only():
     model = StackedMLP([0.0, 0.5], 8, 2, [1, 2], in_features=2)
     expected = sum(float(w[1].detach().abs().sum()) for w in model.weights)
-    assert float(l1_penalty(model)[1]) == pytest.approx(expected, rel=1e-6)
+    assert float(l1_penalty(model)[1].detach()) == pytest.approx(expected, rel=1e-6)
     with torch.no_grad():
         for b in model.biases:
             b.add_(5.0)
-    assert float(l1_penalty(model)[1]) == pytest.approx(expected, rel=1e-6)
+    assert float(l1_penalty(model)[1].detach()) == pytest.approx(expected, rel=1e-6)
 
 
 # --- mini-batches ---------------------------------------------------------------------------------------------
