@@ -197,7 +197,8 @@ class FusedStep:
         if cached is not None and cached[0] is x and cached[1] == x._version:
             return cached[2]
         n_in, shape = x.shape[-1], (self._m, x.shape[-2], self.layout.block_rows[0])
-        if cached is not None and cached[2][0].shape == shape and cached[2][0].dtype == x.dtype:
+        old = cached[2][0] if cached is not None else None
+        if old is not None and (old.shape, old.dtype, old.device) == (shape, x.dtype, x.device):
             x_aug_and_T = cached[2]
         else:
             x_aug = _with_ones(_aligned(shape, x.dtype, x.device), n_in)

@@ -159,8 +159,8 @@ def losses_per_model(prediction: torch.Tensor, y: torch.Tensor, loss: str = "mse
     """Each model's loss, the mean over its points, (M,). prediction (M, N, 1); y (M, N, 1) or (N, 1).
 
     "mse": nn.MSELoss's mean squared error. "bce": nn.BCEWithLogitsLoss's binary cross-entropy of
-    the labels 0/1 given the logits, computed from the logits (log(1 + e^-|z|) never overflows,
-    where log(sigmoid(z)) would give log 0 = -inf for a confident wrong answer).
+    the labels 0/1 given the logits, computed from the logits, not from sigmoid(z): once σ(z)
+    rounds to 1 (z ≳ 17) log(1 - σ(z)) is log 0 = -inf, where (1 - y)·z - log σ(z) stays exact.
     """
     if loss == "mse":
         return ((prediction - y) ** 2).mean(dim=(1, 2))
