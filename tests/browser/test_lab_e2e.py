@@ -72,27 +72,23 @@ class Lab:
 
     def wait_chart_still(self, quiet_s: float, timeout_s: float = 20) -> dict:
         """Wait until the loss chart has not been redrawn for `quiet_s`; return its state."""
-        deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
-        while time.monotonic() < deadline:
-            now = self.loss()
-            if now != last:
-                last, since = now, time.monotonic()
-            elif time.monotonic() - since >= quiet_s:
-                return now
-            time.sleep(0.05)
-        raise AssertionError(f"the loss chart kept changing: {last}")
+        return self._wait_unchanged(self.loss, quiet_s, timeout_s, "the loss chart kept changing")
 
     def wait_still(self, quiet_s: float, timeout_s: float = 20) -> dict:
         """Wait until the status line has not changed for `quiet_s`; return it."""
+        return self._wait_unchanged(self.status, quiet_s, timeout_s, "status never settled")
+
+    def _wait_unchanged(self, read, quiet_s: float, timeout_s: float, failure: str) -> dict:
+        """Poll `read()` until it has returned the same for `quiet_s`; return that."""
         deadline, last, since = time.monotonic() + timeout_s, None, time.monotonic()
         while time.monotonic() < deadline:
-            now = self.status()
+            now = read()
             if now != last:
                 last, since = now, time.monotonic()
             elif time.monotonic() - since >= quiet_s:
                 return now
             time.sleep(0.05)
-        raise AssertionError(f"status never settled: {self.describe()}")
+        raise AssertionError(f"{failure}: {last}; {self.describe()}")
 
     def slider(self, label: str):
         return self.page.get_by_role("slider", name=label)
