@@ -209,8 +209,9 @@ def divergence_text(snap: Snapshot, lr: float) -> str:
 
 
 def collapse_notes(snap: Snapshot) -> list[str]:
-    """A model whose prediction is flat (its spread over x under COLLAPSED of the targets'), named."""
-    if snap.data is None or snap.pred.size == 0:
+    """A model whose prediction is flat (its spread over x under COLLAPSED of the targets'), named.
+    Not in 2-D: an untrained classifier's probability is flat at first, and its heatmap shows it."""
+    if snap.data is None or snap.pred.size == 0 or getattr(snap, "task", "regression") == "classification":
         return []
     target = float(np.std(snap.data.y_train))
     notes = []
@@ -244,6 +245,9 @@ def _downloads(snap: Snapshot, config: LabConfig) -> None:
     for m, p in enumerate(snap.ps):
         table[f"train_loss_p{p:g}"] = h["train"][:, m]
         table[f"test_loss_p{p:g}"] = h["test"][:, m]
+        for kind in ("train_acc", "test_acc"):  # a 2-D run's accuracies
+            if kind in h:
+                table[f"{kind.replace('acc', 'accuracy')}_p{p:g}"] = h[kind][:, m]
     csv = pd.DataFrame(table).to_csv(index=False)
     report = json.dumps({"settings": config.to_dict(), "metrics": final_metrics(snap)}, indent=2)
     row = st.container(horizontal=True, key="dropviz-downloads")
