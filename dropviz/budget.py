@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .config import LabConfig
-from .data import GRID_POINTS, HELD_OUT_POINTS
+from .data import GRID_2D, GRID_POINTS, HELD_OUT_POINTS, split_sizes
 
 BUDGET_GFLOP = 2_000.0  # per run, everything counted; the source demo needs about 20
 BUDGET_BYTES = 512 << 20  # per run, while it trains
@@ -39,13 +39,31 @@ class Cost:
 
 
 def weights_per_model(config: LabConfig) -> int:
-    """Weights and biases of one model: 1 → width → … → width → 1."""
-    w = config.width
-    return w * (w * (config.depth - 1) + 2) + w * config.depth + 1
+    """Weights and biases of one model: inputs (1, or 2 for the 2-D data) → width → … → width → 1."""
+    w, inputs = config.width, input_features(config)
+    return w * (w * (config.depth - 1) + inputs + 1) + w * config.depth + 1
+
+
+def input_features(config: LabConfig) -> int:
+    return 2 if config.task == "classification" else 1
 
 
 def test_points(config: LabConfig) -> int:
-    return config.n_points if config.dataset == "source" else HELD_OUT_POINTS
+    return split_sizes(config)[1]
+
+
+def step_points(config: LabConfig) -> int:
+    """Points a training step sees: all the training points, or one mini-batch of them."""
+    n_train = split_sizes(config)[0]
+    return config.batch_size if 0 < config.batch_size < n_train else n_train
+
+
+def chart_points(config: LabConfig) -> int:
+    """Points each charted model is evaluated at in a frame: the curve and the MC band (1-D), or the
+    heatmap's 50 × 50 grid (2-D, which has no band: train.py draws none)."""
+    if config.task == "classification":
+        return GRID_2D * GRID_2D
+    return GRID_POINTS + config.mc_samples * MC_GRID
 
 
 def run_cost(config: LabConfig, models: int | None = None, frame_interval: float = 0.2) -> Cost:
@@ -53,16 +71,17 @@ def run_cost(config: LabConfig, models: int | None = None, frame_interval: float
     snapshot (a sweep). Without `models`, the lab's run: config.n_seeds pairs, of which the
     snapshots chart the first pair and only evaluate the others' losses (train.run)."""
     trained, charted = (len(config.models()), len(config.ps)) if models is None else (models, models)
-    weights = weights_per_model(config)
-    train = 6 * config.n_points * weights * config.epochs * trained / 1e9  # forward + backward: ~6 per weight and point
+    weights, per_step = weights_per_model(config), step_points(config)
+    train = 6 * per_step * weights * config.epochs * trained / 1e9  # forward + backward: ~6 per weight and point
     snapshots = config.epochs // config.snapshot_every + 2  # the untrained one, the last one
-    losses = config.n_points + test_points(config)  # every model's, at every snapshot
-    charts = GRID_POINTS + config.mc_samples * MC_GRID  # the charted models' curves and MC band
+    losses = sum(split_sizes(config))  # every model's, at every snapshot
+    charts = chart_points(config)  # the charted models' curves and MC band, or heatmap
     per_snapshot = (2 * (losses * trained + charts * charted) * weights + 20 * weights * charted) / 1e9  # forwards; histograms and norms
     # A lab run's charted pair is also a model of its own when there are further seeds or an MC band (train._Stats).
-    copy = models is None and (charted < trained or config.mc_samples > 0)
+    band = config.mc_samples > 0 and config.task == "regression"
+    copy = models is None and (charted < trained or band)
     memory = _memory_bytes(config, weights, trained + (charted if copy else 0))
-    frame_seconds = (config.snapshot_every * (6 * config.n_points * weights * trained / 1e9 / GFLOP_PER_SECOND
+    frame_seconds = (config.snapshot_every * (6 * per_step * weights * trained / 1e9 / GFLOP_PER_SECOND
                                                + SECONDS_PER_STEP)
                      + per_snapshot / GFLOP_PER_SECOND + SECONDS_PER_SNAPSHOT)
     cores = min(1.0, frame_seconds / frame_interval) if frame_interval > 0 else 1.0
@@ -74,12 +93,15 @@ def _memory_bytes(config: LabConfig, weights: int, models: int) -> int:
     masks drawn ahead, the MC band's activations, and the newest snapshot (masks, curves)."""
     params = 4 * weights * models * 6  # weights, gradient, momentum (Adam: two moments), copies for snapshots
     width_rows = config.width * config.depth * models
-    activations = 4 * 8 * config.n_points * width_rows  # kept for the backward, with their gradients and temporaries
-    masks_ahead = 4 * min(MASK_DRAWS_AHEAD * config.n_points * width_rows, MASK_AHEAD_FLOATS) * 3 // 2  # + the bits
-    evaluated = max(config.n_points, HELD_OUT_POINTS, GRID_POINTS, config.mc_samples * MC_GRID)
+    per_step = step_points(config)
+    activations = 4 * 8 * per_step * width_rows  # kept for the backward, with their gradients and temporaries
+    masks_ahead = 4 * min(MASK_DRAWS_AHEAD * per_step * width_rows, MASK_AHEAD_FLOATS) * 3 // 2  # + the bits
+    evaluated = max(*split_sizes(config), HELD_OUT_POINTS, chart_points(config))
     # Every layer's random bits and mask multipliers for all rows at once, and a few activations.
     evaluation = 4 * (2 * config.depth + 6) * evaluated * config.width * models
-    snapshot = config.n_points * width_rows + 4 * (GRID_POINTS + MC_GRID * 2) * models \
+    # The masks; the curves and band, or the heatmap's logits and probabilities; the histograms.
+    curves = 2 * GRID_2D * GRID_2D if config.task == "classification" else GRID_POINTS
+    snapshot = per_step * width_rows + 4 * (curves + MC_GRID * 2) * models \
         + 4 * HIST_BINS * (config.depth + 1) * models * 2
     return params + activations + masks_ahead + evaluation + snapshot
 

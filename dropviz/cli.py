@@ -152,20 +152,21 @@ def write_out(path: Path, config: LabConfig, snap, extra: dict | None = None) ->
     final = final_metrics(snap)
     h = snap.history
     its = [int(i) for i in h["iteration"]]
-    train, test = h["train"].tolist(), h["test"].tolist()
+    # The losses' columns, and for a classification run the accuracies' (history keys train_acc, test_acc).
+    columns = {"train_loss": h["train"].tolist(), "test_loss": h["test"].tolist(),
+               **{key: h[key].tolist() for key in ("train_acc", "test_acc") if key in h}}
     if path.suffix.lower() == ".json":
         doc = {"config": config.to_dict(), "final": final, **(extra or {}),
                "history": {"iteration": its, "ps": [float(p) for p in snap.ps], "seeds": [int(s) for s in snap.seeds],
-                           "train_loss": [[_json_number(v) for v in row] for row in train],
-                           "test_loss": [[_json_number(v) for v in row] for row in test]}}
+                           **{key: [[_json_number(v) for v in row] for row in rows] for key, rows in columns.items()}}}
         path.write_text(json.dumps(doc, indent=1) + "\n")
         return
     with path.open("w", newline="") as f:  # .csv: the rows of the last iteration are the final metrics
         writer = csv.writer(f)
-        writer.writerow(["iteration", "model", "p", "seed", "train_loss", "test_loss"])
-        for it, tr_row, te_row in zip(its, train, test):
-            for m, (p, s, tr, te) in enumerate(zip(snap.ps, snap.seeds, tr_row, te_row)):
-                writer.writerow([it, m, f"{float(p):g}", int(s), repr(float(tr)), repr(float(te))])
+        writer.writerow(["iteration", "model", "p", "seed", *columns])
+        for k, it in enumerate(its):
+            for m, (p, s) in enumerate(zip(snap.ps, snap.seeds)):
+                writer.writerow([it, m, f"{float(p):g}", int(s), *(repr(float(rows[k][m])) for rows in columns.values())])
 
 
 # --- commands ------------------------------------------------------------------------------------------
@@ -179,20 +180,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     snap = _drive(run(config), config.epochs, args.progress)
     if snap.device_note:
         print(f"dropviz: {snap.device_note}", file=sys.stderr)
-    many = config.n_seeds > 1
+    from .seeds import describe
+
+    many, classify = config.n_seeds > 1, config.task == "classification"
     seeds = f"seeds {config.seed}…{int(snap.all_seeds[-1])}" if many else f"seed {config.seed}"
-    print(f"{config.epochs} iterations, {config.dataset} data ({config.n_points} points, noise {config.noise:g}), "
-          f"1-{'-'.join([str(config.width)] * config.depth)}-1, {config.optimizer} lr {config.lr:g}, "
-          f"{seeds}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
-    rows = [("baseline" if m % 2 == 0 else "dropout", f"{p:g}", *([int(s)] if many else []), float(tr), float(te))
+    print(f"{config.epochs} iterations, {config.dataset} data ({describe(config, dataset=False)}), "
+          f"{'-'.join(map(str, [2 if classify else 1] + [config.width] * config.depth))}-1, {config.optimizer} lr "
+          f"{config.lr:g}{_step_extras(config)}, {seeds}, {snap.device}, {snap.its_per_sec:,.0f} it/s")
+    rows = [("baseline" if m % 2 == 0 else "dropout", f"{p:g}", *([int(s)] if many else []), float(tr), float(te),
+             *([f"{snap.all_train_acc[m]:.1%}", f"{snap.all_test_acc[m]:.1%}"] if classify else []))
             for m, (p, s, tr, te) in enumerate(zip(snap.all_ps, snap.all_seeds, snap.all_train_loss, snap.all_test_loss))]
-    print(format_table(["model", "p", *(["seed"] if many else []), "train loss", "test loss"], rows))
+    print(format_table(["model", "p", *(["seed"] if many else []), "train loss", "test loss",
+                        *(["train acc", "test acc"] if classify else [])], rows))
     if snap.status == "done":
         print(_seeds_verdict(snap) if many else _verdict(snap))
     if args.out:
         write_out(args.out, config, snap)
         print(f"wrote {args.out}")
     return _finish(snap)
+
+
+def _step_extras(config: LabConfig) -> str:
+    """What a step does beyond the source's full-batch step: ', batches of 8, L1 0.001' or ''."""
+    return "".join([f", batches of {config.batch_size}" if config.batch_size else "",
+                    f", L1 {config.l1:g}" if config.l1 else ""])
 
 
 def _seeds_verdict(snap) -> str:
@@ -251,14 +262,18 @@ def cmd_seeds(args: argparse.Namespace) -> int:
     seeds = _checked_seeds(args.seeds)
     if args.seed is not None:
         raise ConfigError(f"seed={args.seed}: this command trains every seed of --seeds (now {args.seeds})")
-    grid = grid_from_args(args) or ({} if args.no_grid else dict(over.DEFAULT_GRID))
-    rows = over.candidates(_preset_names(args.presets), grid)
+    names, grid = _preset_names(args.presets), grid_from_args(args)
+    if grid or args.no_grid:
+        rows = over.candidates(names, grid)
+    else:  # each preset tried around its own setting: a 2-D preset's noise stays within Playground's 0-0.5
+        rows = [row for name in names for row in over.candidates([name], over.default_grid(preset(name)))]
     if args.window is not None and not 1 <= args.window <= len(seeds):
         raise ConfigError(f"window={args.window}: must be between 1 and the number of seeds ({len(seeds)})")
     tallies, status = _over_seeds(rows, seeds, args)
     epochs = sorted({t.config.epochs for t in tallies})
     print(f"Dropout (the setting's p) against p = 0 over seeds {_seed_span(seeds)}: each setting is one batched run of "
-          f"2 × {len(seeds)} models, {'/'.join(map(str, epochs))} iterations; final test MSE in eval mode.")
+          f"2 × {len(seeds)} models, {'/'.join(map(str, epochs))} iterations; final test loss in eval mode (the MSE, "
+          f"or for 2-D data the cross-entropy).")
     print(seed_table(tallies, args.window, markdown=args.markdown))
     print(f"\n{HOLDS_NOTE}")
     if args.figures:
@@ -340,7 +355,7 @@ def _preset_names(text: str) -> list[str]:
 
 def cmd_results(args: argparse.Namespace) -> int:
     """The README's table: each preset's final train/test loss for p = 0 vs p = 0.5, median over seeds."""
-    from .seeds import candidates
+    from .seeds import candidates, describe
     from .train import sweep
 
     seeds, ps, names = _checked_seeds(args.seeds), [0.0, args.p], [n.strip() for n in args.presets.split(",")]
@@ -352,7 +367,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         k = len(seeds)
         med = {key: [_median(getattr(snap, key)[i * k:(i + 1) * k].tolist()) for i in range(2)]
                for key in ("train_loss", "test_loss")}
-        setting = f"{config.dataset}, {config.n_points} points, noise {config.noise:g}"
+        setting = describe(config)
         for i, p in enumerate(ps):
             table.append((name, setting, f"{p:g}", med["train_loss"][i], med["test_loss"][i]))
         doc[name] = {"config": config.to_dict(), "p": ps, "seeds": seeds,

@@ -8,7 +8,8 @@ MAX_POINTS = 512  # rows kept; charts need no more
 
 
 class History:
-    """Rows of (iteration, train loss per model, test loss per model, weight norms).
+    """Rows of (iteration, train loss per model, test loss per model, weight norms), and of the
+    `extra` per-model columns named at construction (a classification run's "train_acc", "test_acc").
 
     When full, every other row is dropped and only every second later row is kept: the history
     always spans the whole run at an even spacing, and it always ends with the newest row offered,
@@ -19,17 +20,21 @@ class History:
     the views' end, and thinning writes into new arrays, so a history handed out never changes.
     """
 
-    def __init__(self, max_points: int = MAX_POINTS):
+    def __init__(self, max_points: int = MAX_POINTS, extra: tuple[str, ...] = ()):
         self.max_points = max_points
+        self.extra = extra  # names of further (M,) columns, given to every `add`
         self.stride = 1  # keep one offered row in `stride`
         self._offered = 0
         self._rows = 0
         self._columns: dict[str, np.ndarray] | None = None  # allocated with the first row's shapes
         self._newest: dict | None = None  # the newest row offered, when thinning left it out
 
-    def add(self, iteration: int, train: np.ndarray, test: np.ndarray, weight_norm: np.ndarray) -> None:
+    def add(self, iteration: int, train: np.ndarray, test: np.ndarray, weight_norm: np.ndarray,
+            **extra: np.ndarray) -> None:
+        if set(extra) != set(self.extra):
+            raise ValueError(f"history columns {sorted(extra)}: this history keeps {sorted(self.extra)}")
         self._offered += 1
-        row = {"iteration": iteration, "train": train, "test": test, "weight_norm": weight_norm}
+        row = {"iteration": iteration, "train": train, "test": test, "weight_norm": weight_norm, **extra}
         self._newest = row
         if (self._offered - 1) % self.stride:
             return
@@ -57,10 +62,10 @@ class History:
         return self._rows
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """iteration (K,), train (K, M), test (K, M), weight_norm (K, layers, M)."""
+        """iteration (K,), train (K, M), test (K, M), weight_norm (K, layers, M), and each extra column (K, M)."""
         if self._columns is None:
             return {"iteration": np.zeros(0, int), "train": np.zeros((0, 0)), "test": np.zeros((0, 0)),
-                    "weight_norm": np.zeros((0, 0, 0))}
+                    "weight_norm": np.zeros((0, 0, 0)), **{k: np.zeros((0, 0)) for k in self.extra}}
         kept = {k: col[:self._rows] for k, col in self._columns.items()}
         if self._newest is None:
             return kept

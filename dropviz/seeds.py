@@ -16,12 +16,15 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from .config import PRESET_OVER_SEEDS, PRESETS, ConfigError, LabConfig, preset
 from .control import Control
+from .data import split_sizes
 from .train import Snapshot, sweep
 from .verdict import PairsOverSeeds, ranked_median
 
 VIEW_ONLY = ("snapshot_every", "mc_samples", "device")  # how a run is watched, not what it learns
 SEEDS = tuple(range(11, 31))  # the seeds of the preset figures (PRESET_OVER_SEEDS), as in DESIGN.md
 DEFAULT_GRID: dict[str, tuple] = {"n_points": (10, 20, 30), "noise": (0.5, 1.0)}  # around each preset
+# Around a 2-D preset: its points in all, and Playground's noise (at most 0.5).
+DEFAULT_GRID_2D: dict[str, tuple] = {"n_points": (100, 200), "noise": (0.25, 0.5)}
 HOLDS_SHARE = 0.95  # a lesson a teacher may project: dropout lower on at least 19 of 20 seeds …
 HOLDS_RATIO = 0.6  # … and a median test loss at most 0.6 × that of p = 0
 
@@ -123,9 +126,19 @@ def preset_of(config: LabConfig) -> str | None:
     return next((name for name in PRESETS if preset(name, **view) == config), None)
 
 
-def describe(config: LabConfig) -> str:
-    """The data of a setting in a few words: 'linear, 20 points, noise 1'."""
-    return f"{config.dataset}, {config.n_points} points, noise {config.noise:g}"
+def default_grid(config: LabConfig) -> dict[str, tuple]:
+    """The settings a search tries around a preset when it is given none: DEFAULT_GRID, or for a 2-D one DEFAULT_GRID_2D."""
+    return dict(DEFAULT_GRID_2D if config.task == "classification" else DEFAULT_GRID)
+
+
+def describe(config: LabConfig, dataset: bool = True) -> str:
+    """The data of a setting in a few words: 'linear, 20 points, noise 1', or for 2-D data
+    'moons, 200 points: 60 for training, 140 for testing, noise 0.3' (without the name: `dataset` False)."""
+    name = f"{config.dataset}, " if dataset else ""
+    if config.task == "classification":
+        n_train, n_test = split_sizes(config)
+        return f"{name}{config.n_points} points: {n_train} for training, {n_test} for testing, noise {config.noise:g}"
+    return f"{name}{config.n_points} points, noise {config.noise:g}"
 
 
 def preset_sentence(name: str, t: Callable[..., str]) -> str:

@@ -19,11 +19,12 @@ import torch
 
 from .config import LabConfig
 from .control import STOP, YIELD, Control
-from .data import Dataset, make_dataset
+from .data import GRID_2D, Dataset, make_dataset
+from .data2d import Dataset2D
 from .devices import resolve_device
 from .history import History
 from .fast_step import FlatSGD, FusedStep, supports
-from .model import ReferenceStep, StackedMLP
+from .model import MiniBatches, ReferenceStep, StackedMLP, accuracy, losses_per_model
 from .netview import NetView, drawn_units, net_view
 
 HIST_BINS = 30  # bins of the weight and gradient histograms
@@ -56,11 +57,12 @@ class Snapshot:
     message: str
     ps: np.ndarray  # (M,) drop probability of each model
     seeds: np.ndarray  # (M,)
-    train_loss: np.ndarray  # (M,) eval-mode MSE on the training points
-    test_loss: np.ndarray  # (M,) eval-mode MSE on the test points
-    history: dict[str, np.ndarray]  # iteration (K,), train/test (K, M), weight_norm (K, layers, M)
-    x_grid: np.ndarray  # (G,)
-    pred: np.ndarray  # (M, G) eval-mode predictions
+    train_loss: np.ndarray  # (M,) eval-mode loss on the training points: MSE, or for 2-D the BCE
+    test_loss: np.ndarray  # (M,) eval-mode loss on the test points
+    # iteration (K,), train/test (K, M), weight_norm (K, layers, M); for 2-D also train_acc/test_acc (K, M)
+    history: dict[str, np.ndarray]
+    x_grid: np.ndarray  # (G,) x values; 2-D: (G, 2) the heatmap grid's points, row-major (see prob)
+    pred: np.ndarray  # (M, G) eval-mode predictions; 2-D: logits
     masks: np.ndarray  # (M, depth, N, H) uint8 keep masks of the last training step, 1 = kept
     drop_rate: np.ndarray  # (M, depth) share of units dropped in those masks
     weight_norm: np.ndarray  # (layers, M)
@@ -79,8 +81,16 @@ class Snapshot:
     elapsed: float = 0.0
     device: str = "cpu"
     device_note: str = ""
-    data: Dataset | None = None
+    data: Dataset | Dataset2D | None = None
     net: NetView | None = None  # the network view's units, weights and masks (with detail; netview.py)
+    # 2-D classification (config.task): the decision-boundary heatmap and the accuracies.
+    task: str = "regression"  # or "classification"
+    grid_axis: np.ndarray | None = None  # (R,) the heatmap's axis, R = data.GRID_2D, the same for x1 and x2
+    prob: np.ndarray | None = None  # (M, R, R) float32 P(class 1), prob[m, i, j] at (x1 = grid_axis[j], x2 = grid_axis[i])
+    train_acc: np.ndarray | None = None  # (M,) eval-mode share of the training points classified right
+    test_acc: np.ndarray | None = None  # (M,) and of the test points
+    all_train_acc: np.ndarray | None = None  # (A,) every model's, as all_train_loss
+    all_test_acc: np.ndarray | None = None  # (A,)
 
     @property
     def finished(self) -> bool:
@@ -112,19 +122,23 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
 
     The snapshots chart the first `charted` models (all by default): predictions, masks, weight
     statistics and, with `detail`, histograms and the MC band; the others get their losses only.
-    `backend` picks the training step (see make_trainer); the numbers are the same either way."""
+    `backend` picks the training step (see make_trainer); the numbers are the same either way.
+
+    The 2-D datasets (config.task "classification") train the same way with two inputs, a logit
+    out and the binary cross-entropy; their frames chart a heatmap grid (`chart_grid`)."""
     control = control or Control()
     device, device_note = resolve_device(config.device)
     data = make_dataset(config)
     per_seed = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
-    # Data per model, (M, n, 1): models with the same seed see the same points.
+    # Data per model, (M, n, in), y (M, n, 1): models with the same seed see the same points.
     t = {k: torch.stack([torch.from_numpy(getattr(per_seed[s], k)) for s in seeds]).to(device)
          for k in ("x_train", "y_train", "x_test", "y_test")}
-    x_grid = torch.from_numpy(data.x_grid).to(device)
-    model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device)
+    x_grid = torch.from_numpy(chart_grid(data)).to(device)  # (G, in)
+    model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device, in_features=x_grid.shape[1])
     trainer = make_trainer(model, config, backend)
     generators = _generator_per_seed(seeds, device, shared=config.variant != "torch")
-    history = History()
+    batches = MiniBatches(seeds, t["x_train"].shape[1], config.batch_size, device)  # full batch: None every step
+    history = History(extra=ACCURACY_COLUMNS if config.task == "classification" else ())
     stats = _Stats(config, ps, seeds, device, device_note, data, detail, charted)
 
     start, done = time.perf_counter(), 0
@@ -139,7 +153,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         stepped = control.stepped()
         snapshot_after = stepped or not it % config.snapshot_every or it == config.epochs
-        train_step(trainer, t["x_train"], t["y_train"], generators)
+        train_step(trainer, t["x_train"], t["y_train"], generators, batches.next())
         done += 1
         if not snapshot_after:
             continue
@@ -175,15 +189,26 @@ def make_trainer(model: StackedMLP, config: LabConfig, backend: str | None = Non
         raise ValueError(f"backend={backend!r}: must be one of {', '.join(BACKENDS)}")
     fused = backend == "fused" or (backend == "auto" and supports(config.optimizer, config.variant))
     step = FusedStep if fused else ReferenceStep
-    return step(model, config.optimizer, config.lr, config.weight_decay)
+    return step(model, config.optimizer, config.lr, config.weight_decay, l1=config.l1, loss=LOSS_OF_TASK[config.task])
+
+
+LOSS_OF_TASK = {"regression": "mse", "classification": "bce"}  # model.losses_per_model's names
+ACCURACY_COLUMNS = ("train_acc", "test_acc")  # a classification run's further history columns
+
+
+def chart_grid(data: Dataset | Dataset2D) -> np.ndarray:
+    """Where the charted models are evaluated at each frame: the 1-D curve's x (G, 1), or the 2-D
+    heatmap's points (R², 2), row-major: point i·R + j is (axis[j], axis[i])."""
+    return data.x_grid if isinstance(data, Dataset) else Dataset2D.grid(GRID_2D)[0]
 
 
 def train_step(trainer: ReferenceStep | FusedStep, x: torch.Tensor, y: torch.Tensor,
-               generators: list[torch.Generator]) -> torch.Tensor:
+               generators: list[torch.Generator], batch: torch.Tensor | None = None) -> torch.Tensor:
     """One iteration: fresh masks from the run's generators, forward, backward, the optimizer's
-    update; returns each model's training loss (M,). Whatever the backend, a run's numbers do not
-    depend on when it is looked at: snapshots read the model and never draw from its generators."""
-    return trainer.step(x, y, generators)
+    update, on all the points or on `batch` (M, B) of them (model.MiniBatches); returns each model's
+    training loss (M,). Whatever the backend, a run's numbers do not depend on when it is looked
+    at: snapshots read the model and never draw from its generators."""
+    return trainer.step(x, y, generators, batch=batch)
 
 
 def _generator_per_seed(seeds: Sequence[int], device, shared: bool = True) -> list[torch.Generator]:
@@ -211,11 +236,13 @@ def _divergence_message(snap: Snapshot, config: LabConfig) -> str:
 class _Row(NamedTuple):
     """A row of the loss history (`_Stats.record`): what a frame of the same iteration reuses."""
 
-    all_train: np.ndarray  # (A,) eval-mode MSE of every model on its training points
+    all_train: np.ndarray  # (A,) eval-mode loss (MSE, or the 2-D data's BCE) of every model on its training points
     all_test: np.ndarray  # (A,) and on its test points
     all_diverged: np.ndarray  # (A,) bool: either loss is NaN or infinite
     norms: np.ndarray  # (layers, M) the charted models' weight norms
     shown: StackedMLP  # the charted models: their own copy (see _Stats), or the model itself
+    all_train_acc: np.ndarray | None = None  # (A,) 2-D: accuracy on the training points
+    all_test_acc: np.ndarray | None = None  # (A,) and on the test points
 
 
 class _Stats:
@@ -235,9 +262,11 @@ class _Stats:
         self.charted = len(ps) if charted is None else charted
         self.all_ps, self.all_seeds = np.asarray(ps, dtype=np.float32), np.asarray(seeds)
         self.ps, self.seeds = self.all_ps[:self.charted], self.all_seeds[:self.charted]
-        copy = self.charted < len(ps) or (detail and config.mc_samples > 0)
+        self.classify = config.task == "classification"
+        self.grid_axis = Dataset2D.grid(GRID_2D)[1] if self.classify else None
+        copy = self.charted < len(ps) or (detail and config.mc_samples > 0 and not self.classify)
         self.charted_model = StackedMLP(list(ps[:self.charted]), config.width, config.depth, list(seeds[:self.charted]),
-                                        config.variant, device) if copy else None
+                                        config.variant, device, in_features=data.x_train.shape[1]) if copy else None
         # The MC band's masks: their own generators, so the band is reproducible and never
         # shifts the training masks.
         self.mc_generators = _generator_per_seed([s + MC_SEED_OFFSET for s in seeds[:self.charted]], device)
@@ -261,10 +290,12 @@ class _Stats:
             n = t["x_train"].shape[1]
             out = model(torch.cat([t["x_train"], t["x_test"]], dim=1))
             pred_train, pred_test = out[:, :n], out[:, n:]
-        all_train, all_test = _mse(pred_train, t["y_train"], pred_test, t["y_test"])
+        all_train, all_test, *acc = _evaluate(pred_train, t["y_train"], pred_test, t["y_test"], self.classify)
         norms = shown.weight_norms().cpu().numpy()
-        history.add(it, all_train[:self.charted], all_test[:self.charted], norms)
-        return _Row(all_train, all_test, ~(np.isfinite(all_train) & np.isfinite(all_test)), norms, shown)
+        charted = self.charted
+        history.add(it, all_train[:charted], all_test[:charted], norms,
+                    **{k: a[:charted] for k, a in zip(ACCURACY_COLUMNS, acc)})
+        return _Row(all_train, all_test, ~(np.isfinite(all_train) & np.isfinite(all_test)), norms, shown, *acc)
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
@@ -277,20 +308,27 @@ class _Stats:
         last = model.last_masks  # the last training step's (M, depth, N, H) 0/1 masks
         masks, drop_rate = _kept(last, charted)
         elapsed = time.perf_counter() - start
+        logits = grid_pred[..., 0]  # (M, G): the predictions, or for 2-D the logits
         snap = Snapshot(
             iteration=it, total=self.config.epochs, status=status, message=message, ps=self.ps, seeds=self.seeds,
             train_loss=row.all_train[:charted], test_loss=row.all_test[:charted], history=history.arrays(),
-            x_grid=x_grid[:, 0].cpu().numpy(), pred=grid_pred[..., 0].cpu().numpy(),
+            x_grid=(x_grid if self.classify else x_grid[:, 0]).cpu().numpy(), pred=logits.cpu().numpy(),
             masks=masks, drop_rate=drop_rate, weight_norm=row.norms, all_ps=self.all_ps, all_seeds=self.all_seeds,
             all_train_loss=row.all_train, all_test_loss=row.all_test, all_diverged=row.all_diverged,
             diverged=row.all_diverged[:charted],
             its_per_sec=done / elapsed if elapsed > 0 else 0.0, elapsed=elapsed,
             device=str(self.device), device_note=self.device_note, data=self.data)
+        if self.classify:
+            resolution = len(self.grid_axis)
+            snap.task, snap.grid_axis = "classification", self.grid_axis
+            snap.prob = torch.sigmoid(logits).view(charted, resolution, resolution).cpu().numpy()  # row-major grid
+            snap.all_train_acc, snap.all_test_acc = row.all_train_acc, row.all_test_acc
+            snap.train_acc, snap.test_acc = row.all_train_acc[:charted], row.all_test_acc[:charted]
         if self.detail:
             snap.weight_hist = _histograms(shown.params()[::2])
             snap.net = net_view(self.net_units, shown.sizes, shown.params()[::2], hidden, grid_pred,
                                 last[:charted] if last is not None else None, snap.x_grid)
-            if self.config.mc_samples:
+            if self.config.mc_samples and not self.classify:  # the band is drawn over x: 1-D only
                 snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(shown, self.config.mc_samples, self.mc_generators)
         return snap
 
@@ -304,12 +342,16 @@ class _Stats:
         return self.charted_model.eval()
 
 
-def _mse(pred_train: torch.Tensor, y_train: torch.Tensor, pred_test: torch.Tensor,
-         y_test: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-    """Each model's MSE on its training points and on its test points, (A,) each; one read-back."""
-    mse = [(pred - y).square().mean(dim=(1, 2)) for pred, y in ((pred_train, y_train), (pred_test, y_test))]
-    train, test = torch.stack(mse).cpu().numpy()
-    return train, test
+def _evaluate(pred_train: torch.Tensor, y_train: torch.Tensor, pred_test: torch.Tensor, y_test: torch.Tensor,
+              classify: bool = False) -> list[np.ndarray]:
+    """Each model's loss on its training points and on its test points, (A,) each: the MSE, or with
+    `classify` the BCE of the logits, followed by the two accuracies; one read-back."""
+    pairs = ((pred_train, y_train), (pred_test, y_test))
+    if not classify:
+        rows = [(pred - y).square().mean(dim=(1, 2)) for pred, y in pairs]
+    else:
+        rows = [losses_per_model(pred, y, "bce") for pred, y in pairs] + [accuracy(pred, y) for pred, y in pairs]
+    return list(torch.stack(rows).cpu().numpy())
 
 
 def _kept(masks: torch.Tensor | None, charted: int) -> tuple[np.ndarray, np.ndarray]:
@@ -376,13 +418,21 @@ def _mc_band(model: StackedMLP, samples: int, generators: list[torch.Generator])
 
 
 def final_metrics(snap: Snapshot) -> dict:
-    """Final train and test loss of every model trained (the lab's further seeds too), as plain
-    JSON-ready numbers (NaN becomes None)."""
+    """Final train and test loss (and for 2-D accuracy) of every model trained (the lab's further
+    seeds too), as plain JSON-ready numbers (NaN becomes None)."""
     def num(v: float) -> float | None:
         return float(v) if math.isfinite(v) else None
     return {
         "iteration": snap.iteration, "status": snap.status, "message": snap.message,
-        "models": [{"p": float(p), "seed": int(s), "train_loss": num(tr), "test_loss": num(te)}
-                   for p, s, tr, te in zip(snap.all_ps, snap.all_seeds, snap.all_train_loss, snap.all_test_loss)],
+        "models": [{"p": float(p), "seed": int(s), "train_loss": num(tr), "test_loss": num(te), **accuracies(snap, m)}
+                   for m, (p, s, tr, te) in enumerate(zip(snap.all_ps, snap.all_seeds, snap.all_train_loss,
+                                                          snap.all_test_loss))],
         "iterations_per_second": round(snap.its_per_sec, 1), "device": snap.device,
     }
+
+
+def accuracies(snap: Snapshot, m: int) -> dict[str, float]:
+    """Model m's (of all A) train and test accuracy, for a classification snapshot; {} for regression."""
+    if snap.all_train_acc is None:
+        return {}
+    return {"train_acc": float(snap.all_train_acc[m]), "test_acc": float(snap.all_test_acc[m])}
