@@ -21,7 +21,8 @@ def slow(figure: dict, key: str) -> dict:
 
 
 @pytest.mark.parametrize("config", [LabConfig(width=16, epochs=60, device="cpu", mc_samples=3),
-                                    LabConfig(width=16, epochs=60, lr=10.0, device="cpu")])  # diverges: NaN
+                                    LabConfig(width=16, epochs=60, lr=10.0, device="cpu"),  # diverges: NaN
+                                    LabConfig(dataset="xor", n_points=40, width=8, epochs=60, device="cpu")])  # 2-D
 def test_the_fast_payload_is_the_walked_one(config):
     snaps = [s for s in run(config) if s is not None]
     for snap in (snaps[0], snaps[len(snaps) // 2], snaps[-1]):
