@@ -24,7 +24,7 @@ VIEW_ONLY = ("snapshot_every", "mc_samples", "device")  # how a run is watched, 
 SEEDS = tuple(range(11, 31))  # the seeds of the preset figures (PRESET_OVER_SEEDS), as in DESIGN.md
 DEFAULT_GRID: dict[str, tuple] = {"n_points": (10, 20, 30), "noise": (0.5, 1.0)}  # around each preset
 # Around a 2-D preset: its points in all, and Playground's noise (at most 0.5).
-DEFAULT_GRID_2D: dict[str, tuple] = {"n_points": (100, 200), "noise": (0.25, 0.5)}
+DEFAULT_GRID_2D: dict[str, tuple] = {"n_points": (100, 200), "noise": (0.25, 0.4, 0.5)}
 HOLDS_SHARE = 0.95  # a lesson a teacher may project: dropout lower on at least 19 of 20 seeds …
 HOLDS_RATIO = 0.6  # … and a median test loss at most 0.6 × that of p = 0
 

@@ -193,6 +193,7 @@ def test_the_sentence_says_whether_the_lesson_holds():
     t = translator("en")
     assert "does not reliably help" in preset_sentence("source", t)
     assert "does not reliably help" not in preset_sentence("classroom", t)
+    assert "does not reliably help" not in preset_sentence("boundary", t)
 
 
 # --- the presets with the real engine (20 seeds × 2 models × 2,000 iterations each) ---------------------------
@@ -228,11 +229,47 @@ def test_classroom_p0_chases_the_noise_and_dropout_stays_near_the_line(classroom
     assert (off1 < off0).sum() >= 19 and np.median(off1) < 0.7 * np.median(off0)
 
 
+@pytest.fixture(scope="module")
+def boundary_run():
+    snaps = []
+    t = over_seeds(preset("boundary"), SEEDS, "boundary preset", on_snapshot=snaps.append)
+    return t, snaps[-1]
+
+
+def boundary_length(prob: np.ndarray) -> np.ndarray:
+    """Per model, (M,): neighbouring cells of the 50 × 50 heatmap on opposite sides of P = 0.5, a
+    measure of the decision boundary's length (islands around single points add to it)."""
+    side = prob > 0.5
+    return (side[:, 1:, :] != side[:, :-1, :]).sum(axis=(1, 2)) + (side[:, :, 1:] != side[:, :, :-1]).sum(axis=(1, 2))
+
+
 @pytest.mark.slow
-def test_the_page_figures_are_what_the_engine_gives(classroom_run):
+def test_the_2d_boundary_lesson_holds_on_19_of_20_seeds(boundary_run):
+    t, snap = boundary_run
+    assert snap.task == "classification" and t.n == 20
+    assert t.wins >= 19 and t.holds(), t.lower_by_seed
+
+
+@pytest.mark.slow
+def test_boundary_p0_learns_the_flipped_labels_and_dropouts_boundary_is_smoother(boundary_run):
+    """What the heatmaps show: p = 0 classifies every training point right, flipped labels included,
+    with islands around them; dropout's boundary is shorter on nearly every seed, and it classifies
+    fresh points at least as well (the test loss differs most: p = 0 is confidently wrong)."""
+    t, snap = boundary_run
+    k = t.n
+    assert np.median(snap.train_acc[:k]) == 1.0 and np.median(snap.train_loss[:k]) < 0.01
+    assert np.median(snap.train_acc[k:]) < 1.0
+    p0, dropout = boundary_length(snap.prob[:k]), boundary_length(snap.prob[k:])
+    assert (dropout < p0).sum() >= 19 and np.median(dropout) < 0.85 * np.median(p0), (p0, dropout)
+    assert np.median(snap.test_acc[k:]) >= np.median(snap.test_acc[:k])
+
+
+@pytest.mark.slow
+def test_the_page_figures_are_what_the_engine_gives(classroom_run, boundary_run):
     assert set(PRESET_OVER_SEEDS) == set(PRESETS)
+    runs = {"classroom": classroom_run[0], "boundary": boundary_run[0]}
     for name, fig in PRESET_OVER_SEEDS.items():
-        t = classroom_run[0] if name == "classroom" else over_seeds(preset(name), SEEDS, name)
+        t = runs[name] if name in runs else over_seeds(preset(name), SEEDS, name)
         now = t.figures()
         assert {k: now[k] for k in ("seeds", "n", "lower")} == {k: fig[k] for k in ("seeds", "n", "lower")}, name
         for key in ("median_p0", "median_p", "median_ratio"):
