@@ -374,7 +374,8 @@ def cmd_results(args: argparse.Namespace) -> int:
                      "train_loss_median": med["train_loss"], "test_loss_median": med["test_loss"]}
         status = max(status, _finish(snap))
     print(format_table(["preset", "data", "p", "train loss", "test loss"], table, markdown=not args.plain))
-    print(f"\nFinal MSE after each preset's iterations, eval mode, median over seeds "
+    loss = "MSE" if all(preset(n).task == "regression" for n in names) else "loss (MSE; for 2-D presets the cross-entropy)"
+    print(f"\nFinal {loss} after each preset's iterations, eval mode, median over seeds "
           f"{','.join(map(str, seeds))}; `python -m dropviz results`.")
     if args.over_seeds.strip().lower() not in ("", "none"):
         over_seeds = _checked_seeds(args.over_seeds)

@@ -246,3 +246,26 @@ def test_the_cli_runs_a_2d_dataset_and_prints_accuracy(capsys, tmp_path):
 def test_the_cli_refuses_a_2d_noise_past_playgrounds_range(capsys):
     assert cli.main(["run", "--dataset", "xor", "--noise", "0.8", "--epochs", "2"]) == 2
     assert "noise=0.8: must be 0 ≤ value ≤ 0.5 for the 2-D dataset xor" in capsys.readouterr().err
+
+
+def test_the_seeds_command_tallies_a_2d_preset(capsys):
+    argv = ["seeds", "--presets", "boundary", "--no-grid", "--seeds", "1,2,3", "--epochs", "30", "--width", "8",
+            "--n-points", "60", "--markdown"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| boundary"))
+    assert "xor, 60 points: 30 for training, 30 for testing, noise 0.4" in row and " of 3 seeds" in row
+    assert "for 2-D data the cross-entropy" in out
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_2d_cuda_run_matches_cpu():
+    """As test_train's CUDA test: the p = 0 model draws no masks, so it trains alike on either device
+    (mini-batches come from CPU generators on both)."""
+    config = SMALL.with_(batch_size=8, l1=0.001, epochs=60)
+    *_, gpu = run(config.with_(device="cuda"))
+    *_, cpu = run(config)
+    assert gpu.device.startswith("cuda") and gpu.status == "done"
+    np.testing.assert_allclose(gpu.history["train"][:, 0], cpu.history["train"][:, 0], rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(gpu.prob[0], cpu.prob[0], atol=1e-3)
+    assert gpu.prob.shape == (M, R, R) and gpu.test_acc.shape == (M,)
