@@ -3,7 +3,8 @@ on the first screen at a projector's, a laptop's and a phone's size in both lang
 beside the loss, the networks drawn with images, and a hover (a tap) on a boundary reads the
 probability there.
 
-DROPVIZ_SCREENSHOTS=1 also saves the README's assets/lab_2d.png (laptop) and lab_2d_phone.png.
+DROPVIZ_SCREENSHOTS=1 also saves the README's assets/lab_2d.png (laptop) and lab_2d_phone.png: the
+2-D boundary preset, run to its end.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ def test_the_boundaries_are_on_the_first_screen_and_read_the_probability(browser
         assert not errors, errors
         if os.environ.get("DROPVIZ_SCREENSHOTS") == "1" and lang == "en" and viewport in ("laptop", "phone"):
             page.mouse.move(width - 5, height // 2)
-            time.sleep(6)  # further into the run: the boundaries take shape
+            page.goto(f"{lab_server.url}/?preset=boundary&lang=en")  # the README's: the preset, run to its end
+            page.wait_for_function("() => document.querySelector('[data-testid=\"dropviz-status\"]')"
+                                   "?.innerText.includes('finished')", timeout=60_000)
+            time.sleep(2)
             page.screenshot(path=str(ASSETS / ("lab_2d.png" if viewport == "laptop" else "lab_2d_phone.png")))
     finally:
         context.close()
