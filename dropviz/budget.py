@@ -130,9 +130,11 @@ def budget_problem(config: LabConfig, models: int | None = None, budget_gflop: f
     if cost.gflop <= budget_gflop:
         return None
     if cost.snapshot_gflop > cost.train_gflop:  # the snapshots, not the training, are what is too much
-        return Refusal("snapshots", {**counts, "snapshot_gflop": f"{cost.snapshot_gflop:,.0f}",
-                                     "snapshots": f"{config.epochs // config.snapshot_every + 2:,}",
-                                     "mc_samples": f"{config.mc_samples}"})
+        snapshots = {**counts, "snapshot_gflop": f"{cost.snapshot_gflop:,.0f}",
+                     "snapshots": f"{config.epochs // config.snapshot_every + 2:,}"}
+        if config.task == "classification":  # no MC band to lower: the heatmap grid is what each frame costs
+            return Refusal("snapshots_2d", {**snapshots, "grid": f"{chart_points(config):,}"})
+        return Refusal("snapshots", {**snapshots, "mc_samples": f"{config.mc_samples}"})
     fits = _most_epochs(config, models, budget_gflop)
     return Refusal("training" + seeds, {**counts, "fits": f"{fits:,}"})
 

@@ -19,7 +19,7 @@ from dropviz.data import GRID_2D, make_dataset, split_sizes
 from dropviz.history import History
 from dropviz.model import StackedMLP
 from dropviz.train import final_metrics, run, train_models
-from tests.test_view_independence import check
+from tests.test_view_independence import OTHERS, apply, check
 
 # Small: a run takes a fraction of a second. 60 points, 40 % (24) for training, 36 for testing.
 SMALL = LabConfig(dataset="moons", n_points=60, noise=0.2, ratio=40, width=12, depth=2, epochs=30, snapshot_every=10,
@@ -177,6 +177,22 @@ TWO_D_FIELDS = ("prob", "train_acc", "test_acc", "all_train_acc", "all_test_acc"
 WATCHED = SMALL.with_(width=8, epochs=24, snapshot_every=1, p=0.4, batch_size=6, l1=0.001)
 
 
+def watched(config: LabConfig, ops: list) -> list:
+    """The snapshots of `run(config, control)` stepped with test_view_independence's ops (`apply`)."""
+    control, pending = Control(), list(ops)
+    others = [run(other, Control()) for other in OTHERS]
+    snaps = []
+    for item in run(config, control):
+        if item is not None:
+            snaps.append(item)
+        control.slice_end = math.inf
+        if pending:
+            apply(pending.pop(0), control, others)
+        elif item is None:
+            control.resume()
+    return snaps
+
+
 @pytest.mark.parametrize("ops", [
     [],
     [("stride", 3), ("step", 5), ("pause",), ("step", 1), ("slice",), ("others", 2), ("resume",)],
@@ -188,9 +204,8 @@ def test_a_2d_runs_numbers_do_not_depend_on_how_it_is_watched(ops, snapshot_ever
     masks, norms, histograms and history (check), and the heatmap and accuracies here."""
     config = WATCHED.with_(snapshot_every=snapshot_every, n_seeds=n_seeds, mc_samples=5)
     check(config, ops)
-    from tests.test_view_independence import plain, watch
-    reference = plain(config.with_(snapshot_every=1, mc_samples=0))
-    for snap in watch(config, ops):
+    reference = {snap.iteration: snap for snap in run(config.with_(snapshot_every=1, mc_samples=0))}
+    for snap in watched(config, ops):
         for name in TWO_D_FIELDS:
             np.testing.assert_array_equal(getattr(snap, name), getattr(reference[snap.iteration], name), err_msg=name)
         for key in ("train_acc", "test_acc"):
@@ -269,3 +284,16 @@ def test_a_2d_cuda_run_matches_cpu():
     np.testing.assert_allclose(gpu.history["train"][:, 0], cpu.history["train"][:, 0], rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(gpu.prob[0], cpu.prob[0], atol=1e-3)
     assert gpu.prob.shape == (M, R, R) and gpu.test_acc.shape == (M,)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_2d_run_whose_frames_cost_too_much_is_told_to_raise_the_speed_not_the_mc_samples(lang):
+    from dropviz.budget import budget_problem
+    from dropviz.i18n import translator
+
+    config = LabConfig(dataset="xor", width=64, depth=3, n_points=500, epochs=20_000, snapshot_every=1)
+    refusal = budget_problem(config)
+    assert refusal.key == "snapshots_2d" and refusal.fields["grid"] == "2,500"
+    text = translator(lang)(f"budget.{refusal.key}", **refusal.fields)
+    assert "2,500" in text and refusal.fields["snapshots"] in text and "MC" not in text
+    assert budget_problem(config.with_(snapshot_every=20)) is None  # fewer frames: it fits
