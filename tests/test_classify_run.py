@@ -297,3 +297,20 @@ def test_a_2d_run_whose_frames_cost_too_much_is_told_to_raise_the_speed_not_the_
     text = translator(lang)(f"budget.{refusal.key}", **refusal.fields)
     assert "2,500" in text and refusal.fields["snapshots"] in text and "MC" not in text
     assert budget_problem(config.with_(snapshot_every=20)) is None  # fewer frames: it fits
+
+
+def test_the_memory_estimate_covers_a_2d_run_with_its_grid():
+    """As test_budget's: the peak memory a 2-D run adds (its 2,500-point grid forward at each frame
+    with the network view's unit outputs) stays under the estimate."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_budget import MEASURE
+
+    fields = dict(dataset="circle", noise=0.2, width=512, depth=3, n_points=500, epochs=3, device="cpu")
+    out = subprocess.run([sys.executable, "-c", MEASURE, repr(fields)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr
+    grown, estimate = int(out.stdout.split()[-1]), run_cost(LabConfig(**fields)).memory_bytes
+    assert grown < estimate, (grown, estimate)
