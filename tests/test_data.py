@@ -1,4 +1,5 @@
-"""Data: deterministic from the seed, the source's same-x test points, fresh held-out points."""
+"""Data: deterministic from the seed, the source's same-x test points, fresh held-out points.
+The 1-D datasets here; the 2-D ones in tests/test_data2d.py, and make_dataset's dispatch to them below."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from dropviz.config import DATASETS, LabConfig, preset
+from dropviz.config import DATASETS_1D as DATASETS, DATASETS_2D, LabConfig, preset
 from dropviz.data import GRID_POINTS, HELD_OUT_POINTS, SOURCE_TEST_NOISE, TARGETS, make_dataset
 
 FIELDS = [f.name for f in dataclasses.fields(make_dataset(LabConfig()))]
@@ -16,6 +17,19 @@ FIELDS = [f.name for f in dataclasses.fields(make_dataset(LabConfig()))]
 
 def target(name: str, x: np.ndarray) -> np.ndarray:
     return TARGETS[name](torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("dataset", DATASETS_2D)
+def test_a_2d_dataset_is_playgrounds_points_split_by_ratio(dataset):
+    from dropviz.data2d import make_dataset_2d
+
+    config = LabConfig(dataset=dataset, seed=7, n_points=100, noise=0.2, ratio=30)
+    got, again = make_dataset(config), make_dataset(config)
+    want = make_dataset_2d(dataset, 7, 100, 0.2, 0.3)
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+        np.testing.assert_array_equal(getattr(got, name), getattr(again, name))
+    assert (len(got.x_train), len(got.x_test)) == (30, 70)
 
 
 @pytest.mark.parametrize("dataset", DATASETS)
