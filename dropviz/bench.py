@@ -156,10 +156,14 @@ def _calibrate(step: Callable[[], None], seconds: float) -> int:
     return max(1, int(n * seconds / max(elapsed, 1e-9)))
 
 
+FIT_AND_LOSS = "snapshot, fit and loss only"  # snapshot_parts' key for a frame with ?hide=charts_extra
+
+
 def snapshot_parts(config: LabConfig, steps: int = 100) -> dict[str, Callable[[], object]]:
     """The config's p = 0 / p pair as train.train_models runs it (one seed), after `steps` training
-    steps: its training step, a frame's snapshot (train._Stats.snapshot, with the lab's detail), and
-    the snapshot's parts as it makes them: the history row (an eval forward of the training and
+    steps: its training step, a frame's snapshot (train._Stats.snapshot, with the lab's detail) with
+    every chart shown and with the fit and the loss only (?hide=charts_extra: no weight histograms,
+    no network view, control.DETAILS), and the snapshot's parts as it makes them: the history row (an eval forward of the training and
     test points, the weight norms), the grid forward, the masks, the weight histograms."""
     from .history import History
     from .train import _generator_per_seed, _histograms, _kept, _Stats, make_trainer, train_step
@@ -182,6 +186,8 @@ def snapshot_parts(config: LabConfig, steps: int = 100) -> dict[str, Callable[[]
     return {
         "training step": lambda: train_step(trainer, t["x_train"], t["y_train"], generators),
         "snapshot": lambda: stats.snapshot(model, x_grid, t, history, steps, "running", "", 0.0, steps),
+        FIT_AND_LOSS: lambda: stats.snapshot(model, x_grid, t, history, steps, "running", "", 0.0, steps,
+                                             shows=frozenset()),
         "history row": lambda: stats.record(model, t, history, steps),
         "grid forward": grid,
         "masks": lambda: _kept(model.last_masks, len(ps)),
@@ -312,11 +318,15 @@ def snapshot_report(costs: dict[str, dict[str, float]], threads: int) -> list[st
     lines = [f"a frame's snapshot of the pair (train._Stats.snapshot, {threads} thread(s)): {snap * 1e3:.2f} ms "
              f"(median {costs['snapshot']['median_seconds'] * 1e3:.2f}), {snap / step:.1f} training steps of "
              f"{step * 1e6:.0f} µs; its parts:"]
-    parts = [name for name in costs if name not in ("training step", "snapshot")]
+    parts = [name for name in costs if name not in ("training step", "snapshot", FIT_AND_LOSS)]
     for name in parts:
         lines.append(f"  {name:14s} {costs[name]['seconds'] * 1e3:5.2f} ms (median {costs[name]['median_seconds'] * 1e3:.2f})")
     rest = snap - sum(costs[name]["seconds"] for name in parts)
     lines.append(f"  {'the rest':14s} {rest * 1e3:5.2f} ms (the network view, the Snapshot itself; best minus the parts' best)")
+    if FIT_AND_LOSS in costs:  # what a frame costs while no viewer of the run shows the other charts
+        lines.append(f"the same snapshot with the fit and the loss only (?hide=charts_extra: no histograms, no network "
+                     f"view): {costs[FIT_AND_LOSS]['seconds'] * 1e3:.2f} ms "
+                     f"(median {costs[FIT_AND_LOSS]['median_seconds'] * 1e3:.2f})")
     return lines
 
 

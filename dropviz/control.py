@@ -11,10 +11,21 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 RUN, YIELD, STOP = "run", "yield", "stop"
 Frame = TypeVar("Frame")
+
+# A frame's details that only some charts draw, and those charts (ui/lab_charts.py CHARTS): the
+# weight histograms ("hist", ~0.4 ms a frame at the source's size) and the network view ("net").
+DETAILS = frozenset({"hist", "net"})
+CHARTS_OF_DETAIL = {"hist": ("hist",), "net": ("net_p0", "net_p")}
+
+
+def details_for(charts: Iterable[str]) -> frozenset[str]:
+    """The details (DETAILS) that a viewer showing these chart keys needs."""
+    shown = set(charts)
+    return frozenset(detail for detail, keys in CHARTS_OF_DETAIL.items() if shown.intersection(keys))
 
 
 class Control:
@@ -32,13 +43,14 @@ class Control:
         self.frame_interval = frame_interval
         self.frame_stride = 1
         self.slice_end = math.inf
+        self.shows = DETAILS
         self._cond = threading.Condition()
         self._paused = False
         self._cancelled = False
         self._step_credit = 0  # iterations allowed while paused
         self._just_stepped = False
         self.on_change: Callable[[], None] | None = None  # the scheduler's wake-up, after any change
-        self.ops: list[tuple[str, int]] = []  # every call below, in order: a worker process replays them
+        self.ops: list[tuple[str, Any]] = []  # every call below, in order: a worker process replays them
 
     # --- called from any thread -------------------------------------------------------------
     def pause(self) -> None:
@@ -64,11 +76,21 @@ class Control:
         self.ops.append(("cancel", 0))
         self._change(cancelled=True)
 
-    def apply(self, op: tuple[str, int]) -> None:
+    def show(self, details: Iterable[str]) -> None:
+        """Compute only these DETAILS in the frames from the next one on: a chart turned back on
+        gets its data from the next frame (the one it is shown meanwhile draws empty)."""
+        details = frozenset(details)
+        if details == self.shows:
+            return
+        self.ops.append(("show", details))
+        self.shows = details
+        self._changed()  # how a run in a worker process gets the op (workers.py `_forward_ops`)
+
+    def apply(self, op: tuple[str, Any]) -> None:
         """Replay one entry of another Control's `ops` (a worker process mirrors the page's Control)."""
         name, arg = op
-        if name == "step":
-            self.step(arg)
+        if name in ("step", "show"):
+            getattr(self, name)(arg)
         else:
             getattr(self, name)()
 

@@ -10,6 +10,8 @@ nobody has polled for `lease_seconds`, so closed tabs leave nothing behind.
 
 Training itself happens in the scheduler (scheduler.py), in worker processes where the server
 has several cores (workers.py): a job is a task there, its frames come back through `Job._on_frame`.
+A job's frames compute the details (weight histograms, network view) that at least one of its
+viewers' charts draws, and nothing the others hide (Control.show; `watch`'s `charts`).
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from .budget import run_cost
 from .config import LabConfig
-from .control import Control
+from .control import DETAILS, Control, details_for
 from .scheduler import Scheduler, Task
 from .train import Snapshot
 from .workers import ProcessScheduler, default_scheduler, snapshots
@@ -144,6 +146,7 @@ class Runner:
         self._lock = threading.RLock()
         self._shared: dict[Any, Job] = {}  # live or finished shared jobs that have viewers
         self._by_viewer: dict[str, Job] = {}
+        self._details: dict[str, frozenset[str]] = {}  # viewer → the frame details its charts draw
         self._done: OrderedDict[Any, tuple[Snapshot, int]] = OrderedDict()  # finished shared runs, LRU, with bytes
         self._stop = threading.Event()
         self._reaper_thread = threading.Thread(target=self._reaper, daemon=True, name="dropviz-reaper")
@@ -151,13 +154,16 @@ class Runner:
         atexit.register(self.shutdown)  # a worker still inside torch at exit would abort the process
 
     # --- what a viewer does ---------------------------------------------------------------
-    def watch(self, viewer: str, config: Any) -> Job:
-        """Follow the run of `config`: the viewer's current one, a shared one, the cache, or a new one."""
+    def watch(self, viewer: str, config: Any, charts: Iterable[str] | None = None) -> Job:
+        """Follow the run of `config`: the viewer's current one, a shared one, the cache, or a new one.
+
+        `charts`: the chart keys the viewer shows (None: as last said; everything if never said).
+        """
         with self._lock:
+            details = self._details.get(viewer, DETAILS) if charts is None else details_for(charts)
             job = self._by_viewer.get(viewer)
             if job is not None and job.config == config:
-                job.viewers[viewer] = time.monotonic()
-                return job
+                return self._join(viewer, job, details)
             self.leave(viewer)
             job = self._shared.get(config)
             if job is None or job.error:  # a failed or refused run is tried afresh
@@ -165,10 +171,10 @@ class Runner:
                 if cached is not None:
                     self._done.move_to_end(config)
                     job = Job(config, result=cached[0])
-                else:
-                    job = Job(config).start(self.scheduler, self.frame_interval)
+                else:  # joined first: its first frame already computes only what the viewer shows
+                    job = self._join(viewer, Job(config), details).start(self.scheduler, self.frame_interval)
                 self._shared[config] = job
-            return self._join(viewer, job)
+            return self._join(viewer, job, details)
 
     def make_private(self, viewer: str, config: Any, from_start: bool = False, hold: bool = False) -> Job:
         """The viewer's own job, forked from the run it watched at the same iteration unless `from_start`.
@@ -179,6 +185,7 @@ class Runner:
             job = self._by_viewer.get(viewer)
             if job is not None and job.private and job.config == config and not from_start:
                 return job
+            details = self._details.get(viewer, DETAILS)
             at = 0
             if not from_start and job is not None and job.config == config and job.latest is not None:
                 at = job.latest.iteration
@@ -188,7 +195,7 @@ class Runner:
                 fork.control.pause()
             if at:
                 fork.stand_in, fork.replay_to = job.latest, at
-            return self._join(viewer, fork.start(self.scheduler, self.frame_interval, replay_to=at))
+            return self._join(viewer, fork, details).start(self.scheduler, self.frame_interval, replay_to=at)
 
     def latest(self, viewer: str) -> Snapshot | Queued | None:
         """The newest snapshot for the viewer (None before the first); renews its lease."""
@@ -224,10 +231,12 @@ class Runner:
         """The viewer stops watching (closed tab, new settings); a job left alone is stopped."""
         with self._lock:
             job = self._by_viewer.pop(viewer, None)
+            self._details.pop(viewer, None)
             if job is None:
                 return
             job.viewers.pop(viewer, None)
             if job.viewers:
+                self._show(job)  # what the viewers left still draw
                 return
             self._file(job)
             if self._shared.get(job.config) is job:
@@ -268,16 +277,27 @@ class Runner:
         while not self._stop.wait(min(1.0, self.lease_seconds / 4)):
             self.reap()
 
-    def _join(self, viewer: str, job: Job) -> Job:
+    def _join(self, viewer: str, job: Job, details: frozenset[str]) -> Job:
         job.viewers[viewer] = time.monotonic()
         self._by_viewer[viewer] = job
+        self._details[viewer] = details
+        self._show(job)
         return job
+
+    def _show(self, job: Job) -> None:
+        """A lab run's frames compute what any of its viewers draws: the union of their details.
+        (Control.show does nothing when that is unchanged, so every poll may call this.) A lesson's
+        experiment draws its own charts from everything it computes."""
+        if isinstance(job.config, LabConfig):
+            job.control.show(frozenset().union(*(self._details.get(v, DETAILS) for v in job.viewers)))
 
     def _file(self, job: Job) -> None:
         """Keep a shared run that finished well in the LRU cache, within `cache_bytes`."""
         snap = job.latest
         if job.private or not job.finished or snap is None or snap.status != "done":
             return
+        if isinstance(job.config, LabConfig) and (snap.net is None or not snap.weight_hist):
+            return  # its viewers hid some charts, which the next viewer may show
         self._done[job.config] = (snap, snapshot_bytes(snap))
         self._done.move_to_end(job.config)
         while sum(size for _, size in self._done.values()) > self.cache_bytes:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from .config import LabConfig
-from .control import STOP, YIELD, Control
+from .control import DETAILS, STOP, YIELD, Control
 from .data import GRID_2D, Dataset, make_dataset
 from .data2d import Dataset2D
 from .devices import resolve_device
@@ -142,13 +142,15 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     stats = _Stats(config, ps, seeds, device, device_note, data, detail, charted)
 
     start, done = time.perf_counter(), 0
-    yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done)  # the untrained nets
+    # Each frame computes the details its viewers show (control.shows, read at every frame).
+    yield stats.snapshot(model, x_grid, t, history, 0, "running", "", start, done, shows=control.shows)  # untrained
     unsent = 0  # snapshots since the last frame that only went into the history (control.frame_stride)
     for it in range(1, config.epochs + 1):
         while (go := control.next_iteration()) == YIELD:
             yield None  # paused, or this worker's time slice is over: the scheduler steps us again later
         if go == STOP:
-            yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done)
+            yield stats.snapshot(model, x_grid, t, history, it - 1, "cancelled", "Stopped.", start, done,
+                                 shows=control.shows)
             return
         # stepped() clears its flag, which must not outlive the step that set it: ask it every iteration.
         stepped = control.stepped()
@@ -164,7 +166,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
                 unsent += 1
                 continue
         unsent = 0
-        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, row)
+        snap = stats.snapshot(model, x_grid, t, history, it, "running", "", start, done, row, control.shows)
         if snap.all_diverged.all():
             snap.status, snap.message = "diverged", _divergence_message(snap, config)
             yield snap
@@ -299,11 +301,14 @@ class _Stats:
 
     @torch.no_grad()
     def snapshot(self, model: StackedMLP, x_grid, t, history: History, it: int, status: str, message: str,
-                 start: float, done: int, row: _Row | None = None) -> Snapshot:
-        """A frame: this iteration's history row (`row`, when `record` made it already) and everything charted."""
+                 start: float, done: int, row: _Row | None = None, shows: frozenset[str] = DETAILS) -> Snapshot:
+        """A frame: this iteration's history row (`row`, when `record` made it already) and everything
+        charted; of the DETAILS only those in `shows` (weight_hist stays [], net None): no number
+        depends on them."""
         row = self.record(model, t, history, it) if row is None else row
         charted, shown = self.charted, row.shown
-        hidden: list[torch.Tensor] | None = [] if self.detail else None  # unit outputs, for the network view
+        hist, net = self.detail and "hist" in shows, self.detail and "net" in shows
+        hidden: list[torch.Tensor] | None = [] if net else None  # unit outputs, for the network view
         grid_pred = shown(x_grid.expand(charted, *x_grid.shape), hidden=hidden)
         last = model.last_masks  # the last training step's (M, depth, N, H) 0/1 masks
         masks, drop_rate = _kept(last, charted)
@@ -324,12 +329,13 @@ class _Stats:
             snap.prob = torch.sigmoid(logits).view(charted, resolution, resolution).cpu().numpy()  # row-major grid
             snap.all_train_acc, snap.all_test_acc = row.all_train_acc, row.all_test_acc
             snap.train_acc, snap.test_acc = row.all_train_acc[:charted], row.all_test_acc[:charted]
-        if self.detail:
+        if hist:
             snap.weight_hist = _histograms(shown.params()[::2])
+        if net:
             snap.net = net_view(self.net_units, shown.sizes, shown.params()[::2], hidden, grid_pred,
                                 last[:charted] if last is not None else None, snap.x_grid)
-            if self.config.mc_samples and not self.classify:  # the band is drawn over x: 1-D only
-                snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(shown, self.config.mc_samples, self.mc_generators)
+        if self.detail and self.config.mc_samples and not self.classify:  # the band is drawn over x: 1-D only
+            snap.mc_x, snap.mc_mean, snap.mc_std = _mc_band(shown, self.config.mc_samples, self.mc_generators)
         return snap
 
     def _charted_model(self, model: StackedMLP) -> StackedMLP:

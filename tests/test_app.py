@@ -379,6 +379,13 @@ def test_a_classroom_link_that_hides_the_extra_charts_streams_only_the_fit_and_t
     assert list(chart_payloads(at)) == ["fit", "loss"]
     started = stream(at)
     assert started["charts"] == "fit,loss" and started["big"] is True
+    # Its run computes neither the histograms nor the network view (issue 13.5); the page without
+    # the link's hide flag shows every chart, and its run computes both.
+    from dropviz.ui.common import get_runner
+    job = get_runner().job_of(at.session_state["dropviz_viewer"])
+    assert job.control.shows == frozenset() and job.latest.weight_hist == [] and job.latest.net is None
+    full = open_page(big="1", epochs="3000", width="8", seed="24")
+    assert get_runner().job_of(full.session_state["dropviz_viewer"]).control.shows == {"hist", "net"}
 
 
 FAILING_FRAGMENT = """

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from dropviz.config import LabConfig
-from dropviz.control import RUN, STOP, YIELD, Control, drive
+from dropviz.control import DETAILS, RUN, STOP, YIELD, Control, details_for, drive
 from dropviz.scheduler import Scheduler, Task
 from dropviz.train import run
 
@@ -208,6 +208,21 @@ def test_step_credit_without_a_scheduler():
     assert c.next_iteration() == YIELD  # paused, no steps left: hand the worker back
     c.cancel()
     assert c.next_iteration() == STOP and c.cancelled
+
+
+def test_show_is_an_op_when_it_changes_and_a_mirror_replays_it():
+    c, woken = Control(), []
+    c.on_change = lambda: woken.append(1)
+    assert c.shows == DETAILS  # nobody said anything: everything
+    c.show(details_for(["fit", "loss"]))
+    c.show(frozenset())  # the same again (every poll says it): no op, no wake-up
+    c.show(details_for(["fit", "net_p"]))
+    assert c.ops == [("show", frozenset()), ("show", frozenset({"net"}))] and len(woken) == 2
+    mirror = Control()  # a worker process's copy
+    for op in c.ops:
+        mirror.apply(op)
+    assert mirror.shows == {"net"}
+    assert details_for(["hist", "net_p0", "masks"]) == DETAILS
 
 
 def test_a_run_yields_its_worker_when_its_time_slice_is_over():

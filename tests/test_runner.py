@@ -16,12 +16,15 @@ import pytest
 import dropviz.runner as runner_module
 import dropviz.workers as workers_module
 from dropviz.config import LabConfig, preset
+from dropviz.control import DETAILS
 from dropviz.runner import Queued, Runner
 from dropviz.scheduler import Scheduler
 from dropviz.train import Snapshot
 from tests.waiting import wait_for
 
 TINY = LabConfig(width=8, depth=2, epochs=2000, snapshot_every=20, device="cpu")
+FIT_AND_LOSS = ["fit", "loss"]  # the lab's charts with ?hide=charts_extra
+EVERY_CHART = ["fit", "loss", "net_p0", "net_p", "masks", "norms", "hist", "seeds"]
 
 
 
@@ -92,6 +95,18 @@ def test_a_finished_run_is_cached_and_served_at_once_without_training(make_runne
     snap = runner.latest("b")
     assert snap.status == "done" and snap.iteration == 200
     np.testing.assert_array_equal(snap.pred, first.latest.pred)
+
+
+def test_a_finished_run_whose_viewers_hid_charts_is_not_cached(make_runner):
+    # Its last snapshot has no histograms nor network view; the next viewer may show them.
+    runner = make_runner(frame_interval=0)
+    config = TINY.with_(epochs=200)
+    assert runner.watch("a", config, charts=FIT_AND_LOSS).wait(10)
+    runner.leave("a")
+    assert runner.stats()["cached"] == 0
+    assert runner.watch("b", config).wait(10)  # trained again, showing everything
+    runner.leave("b")
+    assert runner.stats()["cached"] == 1
 
 
 def test_the_reaper_files_a_finished_shared_run_while_it_is_still_watched(make_runner):
@@ -421,3 +436,39 @@ def test_a_session_has_one_live_run_at_a_time(make_runner):
     fork = runner.make_private("a", TINY.with_(epochs=20_000), from_start=True)
     assert sweep.wait(5) and not fork.finished
     assert runner.stats()["jobs"] == 1 and runner.scheduler.stats()["live"] + runner.scheduler.stats()["waiting"] == 1
+
+
+# --- what the viewers show ---------------------------------------------------------------
+def test_a_shared_run_computes_what_any_of_its_viewers_shows(make_runner):
+    runner = make_runner(frame_interval=0.02, lease_seconds=30)
+    config = TINY.with_(epochs=20_000)
+    job = runner.watch("a", config, charts=FIT_AND_LOSS)
+    assert job.control.shows == frozenset()
+    wait_for(lambda: iteration(runner, "a") >= 40, what="frames of the run with the extras hidden")
+    assert runner.latest("a").weight_hist == [] and runner.latest("a").net is None
+
+    assert runner.watch("b", config, charts=["fit", "loss", "hist"]) is job  # the union of the two
+    assert job.control.shows == {"hist"}
+    at = iteration(runner, "a")
+    wait_for(lambda: iteration(runner, "a") > at, what="the next frame")
+    assert runner.latest("a").weight_hist and runner.latest("a").net is None
+
+    runner.watch("a", config, charts=EVERY_CHART)
+    assert job.control.shows == DETAILS
+    runner.watch("a", config)  # said nothing new: as before
+    assert job.control.shows == DETAILS
+    runner.leave("a")  # what "b" still shows
+    assert job.control.shows == {"hist"}
+    fork = runner.make_private("b", config)
+    assert fork.control.shows == {"hist"}  # a fork computes what its viewer shows
+    runner.watch("c", config)  # a newcomer that says nothing gets everything
+    assert runner.job_of("c").control.shows == DETAILS
+
+
+def test_a_lessons_experiment_computes_everything_whatever_the_lab_hid(make_runner):
+    # The L2 lesson draws histograms from the runs it steps with its job's Control.
+    from dropviz.lessons.sweep import SweepSpec
+    runner = make_runner(lease_seconds=30)
+    runner.watch("a", TINY.with_(epochs=20_000), charts=FIT_AND_LOSS)
+    lesson = runner.watch("a", SweepSpec(TINY.with_(epochs=20_000), (0.0, 0.5), (1,)))
+    assert lesson.control.shows == DETAILS and lesson.control.ops == []

@@ -109,3 +109,17 @@ def test_a_killed_worker_process_ends_its_runs_with_a_message_and_a_new_one_take
     finally:
         runner.shutdown()
     assert not dead.process.is_alive() and not scheduler._workers[0].process.is_alive()
+
+
+def test_what_the_viewers_show_reaches_the_worker(runner):
+    fork = runner.make_private("d", TINY.with_(epochs=20_000), from_start=True, hold=True)
+    fork.control.show(frozenset())  # ?hide=charts_extra: no histograms, no network view
+    fork.control.step(3)
+    wait_for(lambda: iteration(runner, "d") == 3, what="three steps")
+    assert runner.latest("d").weight_hist == [] and runner.latest("d").net is None
+    fork.control.show({"hist", "net"})
+    fork.control.step(1)
+    wait_for(lambda: iteration(runner, "d") == 4, what="one more step")
+    assert runner.latest("d").weight_hist and runner.latest("d").net is not None
+    runner.leave("d")
+    assert fork.wait(10)

@@ -84,7 +84,7 @@ def _copy_link(slot, config: LabConfig) -> None:
 
 def _act(runner: Runner, viewer: str, config: LabConfig, pressed: str | None) -> Job:
     """Apply a button press; otherwise follow (or start) the run of these settings."""
-    job = runner.watch(viewer, config)
+    job = runner.watch(viewer, config, charts=_chart_keys())  # the run computes what these charts draw
     if pressed == "pause":
         runner.make_private(viewer, config).control.pause()
     elif pressed == "step":
@@ -113,7 +113,7 @@ def _live_view(config: LabConfig, live: bool, every: float | None = None) -> Non
     """The status line and what the numbers say; while `live` this reruns on a timer, and reruns
     the page once without it at the end."""
     runner, viewer = get_runner(), viewer_id()
-    job = runner.watch(viewer, config)  # also renews the lease; restarts after an expired one
+    job = runner.watch(viewer, config, charts=_chart_keys())  # also renews the lease; restarts after an expired one
     snap = runner.latest(viewer)
     # A new run's first frame is a moment away (a worker makes it at once): wait for it here, or
     # the status line would only come with the next timed rerun, seconds later.
