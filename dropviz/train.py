@@ -121,7 +121,8 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     """The loop behind `run` and `sweep`: model m has drop probability ps[m] and seed seeds[m].
 
     The snapshots chart the first `charted` models (all by default): predictions, masks, weight
-    statistics and, with `detail`, histograms and the MC band; the others get their losses only.
+    statistics and, with `detail`, the MC band, and the histograms and the network view while its
+    viewers show them (control.shows); the others get their losses only.
     `backend` picks the training step (see make_trainer); the numbers are the same either way.
 
     The 2-D datasets (config.task "classification") train the same way with two inputs, a logit
