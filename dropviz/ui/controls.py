@@ -162,7 +162,8 @@ def slider_options(s: Setting, key: str) -> list:
 
 
 def _thousands(value) -> str:
-    return f"{value:,}"
+    """2,000 iterations; 0 and 0.003 for a penalty's stops (not 0.0)."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
 
 
 def read_config() -> LabConfig:
