@@ -130,10 +130,7 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
     control = control or Control()
     device, device_note = resolve_device(config.device)
     data = make_dataset(config)
-    per_seed = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
-    # Data per model, (M, n, in), y (M, n, 1): models with the same seed see the same points.
-    t = {k: torch.stack([torch.from_numpy(getattr(per_seed[s], k)) for s in seeds]).to(device)
-         for k in ("x_train", "y_train", "x_test", "y_test")}
+    t = _points_per_model(config, seeds, device)
     x_grid = torch.from_numpy(chart_grid(data)).to(device)  # (G, in)
     model = StackedMLP(ps, config.width, config.depth, seeds, config.variant, device, in_features=x_grid.shape[1])
     trainer = make_trainer(model, config, backend)
@@ -177,6 +174,14 @@ def train_models(config: LabConfig, ps: list[float], seeds: list[int], control: 
         if it == config.epochs:
             snap.status, snap.message = "done", snap.message or "Finished."
         yield snap
+
+
+def _points_per_model(config: LabConfig, seeds: list[int], device) -> dict[str, torch.Tensor]:
+    """Each model's training and test points: x (M, n, in), y (M, n, 1); models with the same seed
+    see the same points (their seed's dataset)."""
+    per_seed = {s: make_dataset(config.with_(seed=s)) for s in set(seeds)}
+    return {k: torch.stack([torch.from_numpy(getattr(per_seed[s], k)) for s in seeds]).to(device)
+            for k in ("x_train", "y_train", "x_test", "y_test")}
 
 
 def make_trainer(model: StackedMLP, config: LabConfig, backend: str | None = None) -> ReferenceStep | FusedStep:
