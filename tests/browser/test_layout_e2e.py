@@ -20,11 +20,11 @@ import pytest
 
 from dropviz.i18n import LANGS
 from dropviz.ui.app import PAGES
+from tests.browser.viewports import VIEWPORTS, open_at
 
 pytestmark = pytest.mark.browser
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-VIEWPORTS = {"projector": (1280, 720), "laptop": (1366, 768), "phone": (390, 844)}
 LAB = "width=32&epochs=300"  # small lab settings for the lessons that retrain the lab's model
 CHART = '[data-testid="dropviz-live-chart"]'
 
@@ -62,13 +62,7 @@ def path_of(name: str) -> str:
 
 
 def open_page(browser, url: str, viewport: str):
-    w, h = VIEWPORTS[viewport]
-    phone = viewport == "phone"
-    context = browser.new_context(viewport={"width": w, "height": h}, is_mobile=phone, has_touch=phone)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
+    context, page, errors = open_at(browser, url, viewport)
     page.wait_for_selector("h1", timeout=30_000)
     page.wait_for_function(f"() => [...document.querySelectorAll('{CHART}')].some((d) => d.dataset.updates >= 1)",
                            timeout=60_000, polling=100)

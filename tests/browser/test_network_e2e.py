@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 
 from dropviz.i18n import LANGS
+from tests.browser.viewports import VIEWPORTS, open_at
 from dropviz.net_figure import SPARK
 
 pytestmark = pytest.mark.browser
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-VIEWPORTS = {"projector": (1280, 720), "laptop": (1366, 768), "phone": (390, 844)}
 WIDE_DEEP = "width=1024&depth=6&n_points=10&epochs=2000&p=0.5&seed=5"  # within the server's budget
 NET = '[data-testid="dropviz-live-chart"][data-key="{key}"]'
 
@@ -31,13 +31,7 @@ UNITS_JS = r"""(sel) => { const d = document.querySelector(sel);
 
 
 def open_lab(browser, url: str, viewport: str):
-    w, h = VIEWPORTS[viewport]
-    phone = viewport == "phone"
-    context = browser.new_context(viewport={"width": w, "height": h}, is_mobile=phone, has_touch=phone)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
+    context, page, errors = open_at(browser, url, viewport)
     for key in ("net_p0", "net_p"):
         page.wait_for_function(f"() => document.querySelector('{NET.format(key=key)}')?.dataset.updates >= 1",
                                timeout=90_000, polling=100)

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from dropviz.i18n import LANGS
+from tests.browser.viewports import VIEWPORTS, open_at
 
 pytestmark = pytest.mark.browser
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
-VIEWPORTS = {"projector": (1280, 720), "laptop": (1366, 768), "phone": (390, 844)}
 PLANE = "dataset=spiral&n_points=200&noise=0.2&width=32&depth=3&epochs=3000&p=0.3&seed=2"
 CHART = '[data-testid="dropviz-live-chart"][data-key="{key}"]'
 
@@ -34,13 +34,7 @@ DRAWN_JS = r"""(key) => { const d = document.querySelector(`[data-testid="dropvi
 
 
 def open_plane(browser, url: str, viewport: str):
-    w, h = VIEWPORTS[viewport]
-    phone = viewport == "phone"
-    context = browser.new_context(viewport={"width": w, "height": h}, is_mobile=phone, has_touch=phone)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url)
+    context, page, errors = open_at(browser, url, viewport)
     for key in ("fit", "loss", "net_p"):
         page.wait_for_function(f"() => document.querySelector('{CHART.format(key=key)}')?.dataset.updates >= 1",
                                timeout=90_000, polling=100)
