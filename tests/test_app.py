@@ -434,3 +434,21 @@ def test_a_failing_page_says_one_sentence_and_logs_the_traceback(caplog):
     assert [e.value for e in at.error] == [catalog("en")["app.page_error"]]
     assert any(m.value == "the rest of the app" for m in at.markdown)
     assert "the page failing failed" in caplog.text and "a page's own bug" in caplog.text
+
+
+def test_picking_a_2d_dataset_starts_from_playgrounds_kind_of_data():
+    """From Classroom (20 points, noise 1), xor gets the 2-D preset's 200 points and Playground's
+    top noise, 0.5, shown on the sliders and used by the run; a 2-D dataset with many points keeps them."""
+    from dropviz.config import PRESETS
+
+    at = open_page(preset="classroom", epochs="300", width="8")
+    at.session_state["lab_advanced"] = True
+    at.run()
+    at.selectbox(key="w_dataset").set_value("xor").run()
+    assert not at.exception
+    assert (at.session_state["w_n_points"], at.session_state["w_noise"]) == (PRESETS["boundary"]["n_points"], 0.5)
+    config = viewer_config(at)
+    assert (config.dataset, config.n_points, config.noise) == ("xor", PRESETS["boundary"]["n_points"], 0.5)
+    at.session_state["w_n_points"] = 100
+    at.selectbox(key="w_dataset").set_value("circle").run()
+    assert viewer_config(at).n_points == 100

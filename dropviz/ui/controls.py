@@ -15,7 +15,8 @@ from typing import Callable
 
 import streamlit as st
 
-from ..config import DEFAULTS, PRESETS, SCHEMA, LabConfig, Setting, clamp, preset, to_query, unknown_preset
+from ..config import (DATASETS_2D, DEFAULTS, NOISE_MAX_2D, PRESETS, SCHEMA, LabConfig, Setting, clamp, preset, to_query,
+                      unknown_preset)
 from ..devices import cuda_available
 from ..i18n import translator
 from .common import classroom_query, hidden, lang, t
@@ -73,6 +74,21 @@ def _mark_custom() -> None:
     st.session_state.w_preset = _matching_preset(read_config())
 
 
+# Picking a 2-D dataset with the few points of a 1-D preset (Classroom's 20 would leave 10 to train on)
+# starts it from the 2-D preset's number of points, as Playground starts from its own; a noise above
+# Playground's 0.5 comes down to it, so the slider shows what the run uses.
+PLANE_POINTS = PRESETS["boundary"]["n_points"]
+FEW_POINTS = 50
+
+
+def _dataset_changed() -> None:
+    if st.session_state[KEY("dataset")] in DATASETS_2D:
+        if st.session_state[KEY("n_points")] < FEW_POINTS:
+            st.session_state[KEY("n_points")] = PLANE_POINTS
+        st.session_state[KEY("noise")] = min(st.session_state[KEY("noise")], NOISE_MAX_2D)
+    _mark_custom()
+
+
 def top_bar():
     """p and the run buttons, above the charts; returns (the button pressed or None, the slot for
     Copy link, filled by the page once it knows the settings). Sticky on a phone (common.LAYOUT_CSS),
@@ -124,7 +140,8 @@ def placed(place: str) -> list[str]:
 
 def _widget(where, name: str) -> None:
     """The lab field's widget as config.py declares it, its value kept for the session."""
-    setting_widget(where, SCHEMA[name], KEY(name), on_change=_mark_custom, persist_state=PERSIST)
+    on_change = _dataset_changed if name == "dataset" else _mark_custom
+    setting_widget(where, SCHEMA[name], KEY(name), on_change=on_change, persist_state=PERSIST)
 
 
 def setting_widget(where, s: Setting, key: str, **extra) -> None:
