@@ -379,10 +379,5 @@ def seeds_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure
     return figure(traces, t("figures.seeds_title", n=n), big=big, subtitle=t(key, it=f"{v.iteration:,}"),
                   xaxis=dict(title=dict(text=t("figures.model")), tickvals=[0, 1], range=[-0.5, 1.5],
                              ticktext=[model_name(0.0, t), model_name(v.p, t)]),
-                  yaxis=dict(title=dict(text=t("figures.seed_axis_bce" if _plane(snap) else "figures.seed_axis")),
-                             **log_axis(test)))
-
-
-def _plane(snap: Snapshot) -> bool:
-    """Whether the snapshot is of a 2-D classification run: its losses are cross-entropies."""
-    return getattr(snap, "task", "regression") == "classification"
+                  yaxis=dict(title=dict(text=t("figures.seed_axis_bce" if snap.classification
+                                               else "figures.seed_axis")), **log_axis(test)))

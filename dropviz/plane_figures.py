@@ -82,6 +82,5 @@ def loss_accuracy_figure(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -
 def by_task(regression, classification):
     """A chart that draws a 1-D run with `regression` and a 2-D one with `classification`."""
     def make(snap: Snapshot, t: Text = ENGLISH, big: bool = False) -> Figure:
-        plane = getattr(snap, "task", "regression") == "classification"
-        return (classification if plane else regression)(snap, t=t, big=big)
+        return (classification if snap.classification else regression)(snap, t=t, big=big)
     return make

@@ -96,6 +96,11 @@ class Snapshot:
     def finished(self) -> bool:
         return self.status != "running"
 
+    @property
+    def classification(self) -> bool:
+        """A 2-D run's: its losses are cross-entropies, its charts decision boundaries."""
+        return self.task == "classification"
+
 
 def run(config: LabConfig, control: Control | None = None) -> Iterator[Snapshot | None]:
     """Train the baseline (p = 0) and the dropout model (p) from the same weights on the same data,
@@ -359,10 +364,9 @@ def _evaluate(pred_train: torch.Tensor, y_train: torch.Tensor, pred_test: torch.
     """Each model's loss on its training points and on its test points, (A,) each: the MSE, or with
     `classify` the BCE of the logits, followed by the two accuracies; one read-back."""
     pairs = ((pred_train, y_train), (pred_test, y_test))
-    if not classify:
-        rows = [(pred - y).square().mean(dim=(1, 2)) for pred, y in pairs]
-    else:
-        rows = [losses_per_model(pred, y, "bce") for pred, y in pairs] + [accuracy(pred, y) for pred, y in pairs]
+    rows = [losses_per_model(pred, y, "bce" if classify else "mse") for pred, y in pairs]
+    if classify:
+        rows += [accuracy(pred, y) for pred, y in pairs]
     return list(torch.stack(rows).cpu().numpy())
 
 

@@ -274,7 +274,7 @@ def test_a_flat_prediction_is_named_as_collapsed():
     from dropviz.ui.page import collapse_notes
     x = np.linspace(-1, 1, 50)
     snap = SimpleNamespace(ps=np.array([0.0, 0.5]), pred=np.stack([np.full(50, 0.3), 1.5 * x]),
-                           data=SimpleNamespace(y_train=1.5 * x))
+                           data=SimpleNamespace(y_train=1.5 * x), classification=False)  # a 1-D run's
     notes = collapse_notes(snap)
     assert len(notes) == 1 and "p = 0 " in notes[0]
 

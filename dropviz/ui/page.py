@@ -211,7 +211,7 @@ def divergence_text(snap: Snapshot, lr: float) -> str:
 def collapse_notes(snap: Snapshot) -> list[str]:
     """A model whose prediction is flat (its spread over x under COLLAPSED of the targets'), named.
     Not in 2-D: an untrained classifier's probability is flat at first, and its heatmap shows it."""
-    if snap.data is None or snap.pred.size == 0 or getattr(snap, "task", "regression") == "classification":
+    if snap.data is None or snap.pred.size == 0 or snap.classification:
         return []
     target = float(np.std(snap.data.y_train))
     notes = []
